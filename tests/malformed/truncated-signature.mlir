@@ -1,0 +1,1 @@
+func.func @f(%v: tensor<8x?x4096xbf16>
