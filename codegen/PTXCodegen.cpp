@@ -1,1 +1,237 @@
-// placeholder
+//===- PTXCodegen.cpp - KernelSpec -> PTX, and ptxas reports --------------===//
+
+#include "codegen/PTXCodegen.h"
+
+#include "dialect/AttnResOps.h"
+#include "lowering/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/Regex.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+namespace attnres {
+namespace {
+
+const DialectRegistry &compilerRegistry() {
+  static DialectRegistry *registry = [] {
+    auto *r = new DialectRegistry();
+    r->insert<mlir::attnres::AttnResDialect>();
+    registerAllDialects(*r);
+    registerAllExtensions(*r);
+    NVVM::registerNVVMTargetInterfaceExternalModels(*r);
+    registerAllToLLVMIRTranslations(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+/// The PTX ISA version a chip needs at least (CUDA 13 accepts 7.8 to 9.0).
+std::string ptxFeatures(const std::string &arch) {
+  return arch.rfind("sm_90", 0) == 0 || arch.rfind("sm_10", 0) == 0 ? "+ptx80"
+                                                                    : "+ptx78";
+}
+
+} // namespace
+
+std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
+                                           std::string &error) {
+  if (std::string invalid = validate(spec); !invalid.empty()) {
+    error = "unsupported kernel spec: " + invalid;
+    return std::nullopt;
+  }
+  MLIRContext context(compilerRegistry(), MLIRContext::Threading::DISABLED);
+  std::string diagnostics;
+  llvm::raw_string_ostream diagStream(diagnostics);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagStream);
+
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(buildProgram(spec), &context);
+  if (!module) {
+    error = "internal error: generated program does not parse:\n" + diagnostics;
+    return std::nullopt;
+  }
+
+  mlir::attnres::ToPTXPipelineOptions options;
+  // buildProgram() pins N, D and dtype already: no specialize step.
+  options.chip = spec.arch;
+  options.features = ptxFeatures(spec.arch);
+  options.threadsPerBlock = spec.tuning.threads;
+  options.vectorBytes = spec.tuning.vectorBytes;
+  options.resident = spec.tuning.resident;
+
+  PassManager toKernels(&context);
+  mlir::attnres::buildToGPUKernelsPipeline(toKernels, options);
+  if (failed(toKernels.run(*module))) {
+    error = "lowering to GPU kernels failed:\n" + diagnostics;
+    return std::nullopt;
+  }
+
+  CompiledKernel kernel;
+  kernel.spec = spec;
+  llvm::raw_string_ostream irStream(kernel.kernelIR);
+  module->walk([&](gpu::GPUFuncOp func) {
+    KernelEntry entry;
+    entry.name = func.getName().str();
+    if (std::optional<ArrayRef<int32_t>> block = func.getKnownBlockSize())
+      entry.threads = (*block)[0];
+    kernel.entries.push_back(entry);
+  });
+  module->print(irStream);
+
+  PassManager toPTX(&context);
+  mlir::attnres::buildGPUKernelsToPTXPipeline(toPTX, options);
+  if (failed(toPTX.run(*module))) {
+    error = "lowering to PTX failed:\n" + diagnostics;
+    return std::nullopt;
+  }
+  module->walk([&](gpu::BinaryOp binary) {
+    for (Attribute attr : binary.getObjects())
+      kernel.ptx += cast<gpu::ObjectAttr>(attr).getObject().getValue().str();
+  });
+  if (kernel.ptx.empty()) {
+    error = "internal error: the pipeline produced no PTX";
+    return std::nullopt;
+  }
+  // An unresolved external would only fail at load time on the GPU.
+  if (kernel.ptx.find(".extern .func") != std::string::npos) {
+    error = "internal error: PTX calls an unresolved external function";
+    return std::nullopt;
+  }
+  return kernel;
+}
+
+std::string findPtxas() {
+  if (const char *env = std::getenv("ATTNRES_PTXAS"))
+    return env;
+  std::string configured = std::string(ATTNRES_CUDA_ROOT) + "/bin/ptxas";
+  if (llvm::sys::fs::can_execute(configured))
+    return configured;
+  if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  return "";
+}
+
+std::optional<std::vector<ResourceReport>>
+assembleWithPtxas(const std::string &ptx, const std::string &arch,
+                  std::string &error, const std::string &ptxasPath) {
+  std::string ptxas = ptxasPath.empty() ? findPtxas() : ptxasPath;
+  if (ptxas.empty()) {
+    error = "ptxas not found (set ATTNRES_PTXAS or install the CUDA toolkit)";
+    return std::nullopt;
+  }
+  SmallString<128> input, output, log;
+  if (llvm::sys::fs::createTemporaryFile("attnres", "ptx", input) ||
+      llvm::sys::fs::createTemporaryFile("attnres", "cubin", output) ||
+      llvm::sys::fs::createTemporaryFile("attnres", "log", log)) {
+    error = "cannot create temporary files for ptxas";
+    return std::nullopt;
+  }
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(input);
+    llvm::sys::fs::remove(output);
+    llvm::sys::fs::remove(log);
+  });
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(input, ec);
+    out << ptx;
+  }
+  std::string archFlag = "-arch=" + arch;
+  SmallVector<StringRef> args = {ptxas, "-v", archFlag, input, "-o", output};
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
+                                          StringRef(log)};
+  std::string execError;
+  int status = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects,
+                                         /*SecondsToWait=*/120, 0, &execError);
+  auto text = llvm::MemoryBuffer::getFile(log);
+  std::string report = text ? (*text)->getBuffer().str() : "";
+  if (status != 0) {
+    error = "ptxas failed (" + std::to_string(status) + "): " + execError +
+            "\n" + report;
+    return std::nullopt;
+  }
+  // ptxas -v prints, per entry: "Compiling entry function 'name'", then
+  // "N bytes stack frame, N bytes spill stores, N bytes spill loads" and
+  // "Used N registers, ... N bytes smem".
+  std::vector<ResourceReport> reports;
+  llvm::Regex entryRe("Compiling entry function '([A-Za-z0-9_]+)'");
+  llvm::Regex frameRe("([0-9]+) bytes stack frame, ([0-9]+) bytes spill "
+                      "stores, ([0-9]+) bytes spill loads");
+  llvm::Regex regsRe("Used ([0-9]+) registers");
+  llvm::Regex smemRe("([0-9]+) bytes smem");
+  SmallVector<StringRef> lines;
+  StringRef(report).split(lines, '\n');
+  for (StringRef line : lines) {
+    SmallVector<StringRef> m;
+    if (entryRe.match(line, &m)) {
+      reports.emplace_back();
+      reports.back().entry = m[1].str();
+    } else if (reports.empty()) {
+      continue;
+    } else if (frameRe.match(line, &m)) {
+      m[1].getAsInteger(10, reports.back().stackFrameBytes);
+      m[2].getAsInteger(10, reports.back().spillStoreBytes);
+      m[3].getAsInteger(10, reports.back().spillLoadBytes);
+    } else if (regsRe.match(line, &m)) {
+      m[1].getAsInteger(10, reports.back().registers);
+      SmallVector<StringRef> s;
+      if (smemRe.match(line, &s))
+        s[1].getAsInteger(10, reports.back().sharedBytes);
+    }
+  }
+  if (reports.empty()) {
+    error = "could not read the ptxas report:\n" + report;
+    return std::nullopt;
+  }
+  return reports;
+}
+
+std::string toJSON(const CompiledKernel &kernel) {
+  const KernelSpec &spec = kernel.spec;
+  llvm::json::Array entries;
+  for (const KernelEntry &entry : kernel.entries)
+    entries.push_back(llvm::json::Object{{"name", entry.name},
+                                         {"threads", entry.threads}});
+  llvm::json::Object root{
+      {"format", "attnres-kernel-1"},
+      {"attnres_version", ATTNRES_VERSION},
+      {"llvm_version", ATTNRES_LLVM_VERSION},
+      {"name", kernelName(spec)},
+      {"n", spec.numSources},
+      {"d", spec.width},
+      {"dtype", toString(spec.dtype)},
+      {"direction", toString(spec.direction)},
+      {"arch", spec.arch},
+      {"eps", static_cast<double>(spec.eps)},
+      {"threads_option", spec.tuning.threads},
+      {"vector_bytes", spec.tuning.vectorBytes},
+      {"resident", spec.tuning.resident},
+      {"fingerprint", fingerprint(spec)},
+      {"entries", std::move(entries)},
+  };
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root)));
+  return text;
+}
+
+} // namespace attnres

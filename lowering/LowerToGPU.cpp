@@ -1,6 +1,37 @@
-//===- LowerToGPU.cpp - attnres-lower-to-gpu pass (placeholder) ---===//
+//===- LowerToGPU.cpp - attnres-lower-to-gpu: fused ops to GPU kernels ----===//
+//
+// Every function whose body is one fused attnres op with static N and D
+// becomes a gpu.module of kernels with a flat ABI the runtime launches. The
+// kernel ABI (all pointers are !llvm.ptr<1>, 16-byte aligned, rows contiguous):
+//
+//   forward  (v_0 .. v_{N-1}, query, norm_weight, h, alpha, rstd, i64 M)
+//   backward (grad_h, v_0 .. v_{N-1}, query, norm_weight, alpha, rstd,
+//             dv_0 .. dv_{N-1}, partials, i64 M)
+//   reduce   (partials, query, norm_weight, grad_query, grad_norm_weight,
+//             i64 num_partials)
+//
+// Sources are separate pointers so that a stacked [N, M, D] tensor and a list
+// of N [M, D] tensors use the same kernel. The backward writes one f32 row of
+// c partial sums per CTA into `partials` [grid, D]; `reduce` sums them in a
+// fixed order (no atomics: bit-identical results run to run).
+//
+// Within a CTA, one token at a time (grid-stride loop over M): D is split
+// over the threads in vectors of `vector-bytes`; thread t owns the vectors
+// k * threads + t. Reductions over D use warp shuffles then one exchange in
+// shared memory. Everything over N and over a thread's vectors is unrolled,
+// so with `resident` the token's tile stays in registers between the
+// reduction and the mixing pass.
+//
+//===----------------------------------------------------------------------===//
 
+#include "dialect/AttnResOps.h"
 #include "lowering/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cmath>
 
 namespace mlir::attnres {
 #define GEN_PASS_DEF_ATTNRESLOWERTOGPUPASS
@@ -8,14 +39,700 @@ namespace mlir::attnres {
 } // namespace mlir::attnres
 
 using namespace mlir;
+using namespace mlir::attnres;
 
 namespace {
+
+constexpr int64_t kWarpSize = 32;
+constexpr int64_t kReduceThreads = 256;
+
+/// How one token's [N, D] tile is spread over a CTA.
+struct TileLayout {
+  int64_t numSources;
+  int64_t width;
+  int64_t threads;
+  int64_t vectorElems; // elements per vector access
+  int64_t chunks;      // vectors per thread per row
+  int64_t fullChunks;  // leading chunks that are in bounds for every thread
+  bool resident;
+  Type storage; // element type of values, h, grad_h, dv
+  Type queryType;
+  Type normType;
+
+  int64_t numWarps() const { return threads / kWarpSize; }
+};
+
+/// Picks the thread mapping of D: the widest vector that divides D and fits
+/// `vectorBytes`, and enough threads that each owns about two vectors a row.
+FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
+                                   Type normType, int64_t threadsOption,
+                                   int64_t vectorBytes, StringRef resident) {
+  ProblemShape shape = getProblemShape(values);
+  if (ShapedType::isDynamic(shape.numSources) ||
+      ShapedType::isDynamic(shape.width))
+    return op->emitError("attnres-lower-to-gpu needs static N and D; run "
+                         "attnres-specialize first"),
+           failure();
+  if (shape.numSources > kMaxSources || shape.width > kMaxWidth)
+    return op->emitError() << "attnres-lower-to-gpu supports N in [1, "
+                           << kMaxSources << "] and D in [1, " << kMaxWidth
+                           << "], got N = " << shape.numSources
+                           << ", D = " << shape.width,
+           failure();
+  if (vectorBytes != 4 && vectorBytes != 8 && vectorBytes != 16)
+    return op->emitError() << "vector-bytes must be 4, 8 or 16, got "
+                           << vectorBytes,
+           failure();
+  if (threadsOption != 0 &&
+      (threadsOption % kWarpSize != 0 || threadsOption < kWarpSize ||
+       threadsOption > 1024))
+    return op->emitError() << "threads must be a multiple of 32 in [32, 1024], "
+                              "got "
+                           << threadsOption,
+           failure();
+  if (resident != "auto" && resident != "on" && resident != "off")
+    return op->emitError() << "resident must be auto, on or off, got '"
+                           << resident << "'",
+           failure();
+
+  TileLayout layout;
+  layout.numSources = shape.numSources;
+  layout.width = shape.width;
+  layout.storage = cast<ShapedType>(values.getType()).getElementType();
+  layout.queryType = queryType;
+  layout.normType = normType;
+  int64_t elemBytes = layout.storage.getIntOrFloatBitWidth() / 8;
+  layout.vectorElems = std::max<int64_t>(1, vectorBytes / elemBytes);
+  while (shape.width % layout.vectorElems != 0)
+    layout.vectorElems /= 2;
+  int64_t vectors = shape.width / layout.vectorElems;
+  if (threadsOption != 0) {
+    layout.threads = threadsOption;
+  } else {
+    int64_t wanted = llvm::divideCeil(vectors, 2);
+    layout.threads = std::clamp<int64_t>(
+        llvm::alignTo(wanted, kWarpSize), kWarpSize, 512);
+  }
+  layout.chunks = llvm::divideCeil(vectors, layout.threads);
+  layout.fullChunks = vectors / layout.threads;
+  // A thread's tile: N rows of `chunks` vectors. Keep it in registers while
+  // it takes at most 64 32-bit registers.
+  int64_t tileBytes = layout.numSources * layout.chunks * layout.vectorElems *
+                      elemBytes;
+  layout.resident = resident == "on" || (resident == "auto" && tileBytes <= 256);
+  return layout;
+}
+
+/// Emits the kernel bodies. Scalars are f32, indices and offsets i64.
+class KernelEmitter {
+public:
+  KernelEmitter(ImplicitLocOpBuilder &b, const TileLayout &layout)
+      : b(b), layout(layout), ptrType(LLVM::LLVMPointerType::get(
+                                  b.getContext(), /*addressSpace=*/1)) {}
+
+  Type ptr() const { return ptrType; }
+
+  Value i64(int64_t value) {
+    return arith::ConstantIntOp::create(b, value, 64);
+  }
+  Value f32(double value) {
+    return arith::ConstantFloatOp::create(b, b.getF32Type(),
+                                          APFloat(static_cast<float>(value)));
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value addI(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mulI(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+
+  Value toI64(Value index) {
+    return arith::IndexCastOp::create(b, b.getI64Type(), index);
+  }
+  Value toIndex(Value value) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), value);
+  }
+
+  /// Sets up the per-kernel thread indices.
+  void beginKernel() {
+    tid = toI64(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
+    lane = arith::AndIOp::create(b, tid, i64(kWarpSize - 1));
+    warp = arith::ShRUIOp::create(b, tid, i64(5));
+    isThreadZero = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid,
+                                         i64(0));
+  }
+
+  /// Element offset (within a row) of this thread's chunk `k`.
+  Value chunkOffset(int64_t k) {
+    return mulI(addI(i64(k * layout.threads), tid), i64(layout.vectorElems));
+  }
+
+  /// Null where chunk `k` is in bounds for every thread, else the i1 guard.
+  Value chunkGuard(int64_t k) {
+    if (k < layout.fullChunks)
+      return {};
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, chunkOffset(k),
+                                 i64(layout.width));
+  }
+
+  Value address(Value base, Value offset, Type element) {
+    return LLVM::GEPOp::create(b, ptrType, element, base, ValueRange{offset});
+  }
+
+  /// Loads `vectorElems` elements of `element` at base[offset] and extends
+  /// them to f32. Out-of-bounds chunks (guard false) read element 0 and
+  /// yield zeros, so they add nothing to any sum.
+  SmallVector<Value> loadVector(Value base, Value offset, Type element,
+                                Value guard) {
+    if (guard)
+      offset = arith::SelectOp::create(b, guard, offset, i64(0));
+    int64_t n = layout.vectorElems;
+    int64_t bytes = n * element.getIntOrFloatBitWidth() / 8;
+    SmallVector<Value> lanes;
+    if (n == 1) {
+      lanes.push_back(LLVM::LoadOp::create(b, element,
+                                           address(base, offset, element),
+                                           std::min<int64_t>(bytes, 16)));
+    } else {
+      auto vecType = VectorType::get({n}, element);
+      Value vec = LLVM::LoadOp::create(b, vecType,
+                                       address(base, offset, element),
+                                       std::min<int64_t>(bytes, 16));
+      for (int64_t e = 0; e < n; ++e)
+        lanes.push_back(LLVM::ExtractElementOp::create(
+            b, vec, arith::ConstantIntOp::create(b, e, 32)));
+    }
+    for (Value &v : lanes) {
+      if (!v.getType().isF32())
+        v = arith::ExtFOp::create(b, b.getF32Type(), v);
+      if (guard)
+        v = arith::SelectOp::create(b, guard, v, f32(0.0));
+    }
+    return lanes;
+  }
+
+  /// Rounds f32 lanes to `element` and stores them at base[offset], only
+  /// where `guard` (if any) holds.
+  void storeVector(Value base, Value offset, Type element,
+                   ArrayRef<Value> lanes, Value guard) {
+    auto emit = [&] {
+      int64_t n = lanes.size();
+      int64_t bytes = n * element.getIntOrFloatBitWidth() / 8;
+      SmallVector<Value> rounded;
+      for (Value v : lanes)
+        rounded.push_back(element.isF32()
+                              ? v
+                              : Value(arith::TruncFOp::create(b, element, v)));
+      Value stored = rounded.front();
+      if (n > 1) {
+        stored = LLVM::PoisonOp::create(b, VectorType::get({n}, element));
+        for (int64_t e = 0; e < n; ++e)
+          stored = LLVM::InsertElementOp::create(
+              b, stored, rounded[e], arith::ConstantIntOp::create(b, e, 32));
+      }
+      LLVM::StoreOp::create(b, stored, address(base, offset, element),
+                            std::min<int64_t>(bytes, 16));
+    };
+    if (!guard)
+      return emit();
+    emitIf(guard, emit);
+  }
+
+  void storeScalar(Value base, Value offset, Value value) {
+    LLVM::StoreOp::create(b, value, address(base, offset, b.getF32Type()), 4);
+  }
+  Value loadScalar(Value base, Value offset) {
+    return LLVM::LoadOp::create(b, b.getF32Type(),
+                                address(base, offset, b.getF32Type()), 4);
+  }
+
+  void emitIf(Value cond, llvm::function_ref<void()> body) {
+    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    body();
+  }
+
+  /// Sums every value of `partials` over the CTA; every thread gets the
+  /// totals. `scratch` holds numWarps x partials.size() f32 in shared memory.
+  SmallVector<Value> blockSum(ArrayRef<Value> partials, Value scratch) {
+    SmallVector<Value> sums(partials);
+    for (Value &sum : sums)
+      for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2)
+        sum = add(sum, gpu::ShuffleOp::create(b, sum, offset, kWarpSize,
+                                              gpu::ShuffleMode::XOR)
+                           .getShuffleResult());
+    if (layout.numWarps() == 1)
+      return sums;
+    int64_t count = sums.size();
+    Value isLaneZero =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, i64(0));
+    emitIf(isLaneZero, [&] {
+      Value rowStart = mulI(warp, i64(count));
+      for (int64_t j = 0; j < count; ++j)
+        memref::StoreOp::create(b, sums[j], scratch,
+                                ValueRange{toIndex(addI(rowStart, i64(j)))});
+    });
+    gpu::BarrierOp::create(b);
+    for (int64_t j = 0; j < count; ++j) {
+      Value total;
+      for (int64_t w = 0; w < layout.numWarps(); ++w) {
+        Value part = memref::LoadOp::create(
+            b, scratch,
+            ValueRange{arith::ConstantIndexOp::create(b, w * count + j)});
+        total = total ? add(total, part) : part;
+      }
+      sums[j] = total;
+    }
+    // The next token's exchange reuses the scratch rows.
+    gpu::BarrierOp::create(b);
+    return sums;
+  }
+
+  /// Loads this thread's lanes of a [D] parameter, in f32.
+  SmallVector<SmallVector<Value>> loadParameter(Value base, Type element) {
+    SmallVector<SmallVector<Value>> chunks;
+    for (int64_t k = 0; k < layout.chunks; ++k)
+      chunks.push_back(loadVector(base, chunkOffset(k), element, chunkGuard(k)));
+    return chunks;
+  }
+
+  /// An f32 -> f32 NVVM intrinsic. Called by name: the GPU-to-NVVM
+  /// conversion would turn llvm.intr.sqrt/exp2 into libdevice calls, and the
+  /// kernels should not depend on libdevice being found at JIT time.
+  Value nvvmIntrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
+                                         b.getStringAttr(name), ValueRange{x})
+        .getResult(0);
+  }
+
+  /// rstd from the sum of squares: 1 / sqrt(ss / D + eps).
+  Value rstdOf(Value sumSquares, float eps) {
+    Value mean = div(sumSquares, f32(static_cast<double>(layout.width)));
+    Value root = nvvmIntrinsic("llvm.nvvm.sqrt.rn.f", add(mean, f32(eps)));
+    return div(f32(1.0), root);
+  }
+
+  /// Softmax over depth, max-subtracted, exp through ex2.
+  SmallVector<Value> softmax(ArrayRef<Value> scores) {
+    Value maxScore = scores.front();
+    for (Value s : scores.drop_front())
+      maxScore = arith::MaximumFOp::create(b, maxScore, s);
+    SmallVector<Value> weights;
+    Value total;
+    for (Value s : scores) {
+      Value scaled = mul(sub(s, maxScore), f32(M_LOG2E));
+      Value e = nvvmIntrinsic("llvm.nvvm.ex2.approx.f32", scaled);
+      weights.push_back(e);
+      total = total ? add(total, e) : e;
+    }
+    Value inverse = div(f32(1.0), total);
+    for (Value &w : weights)
+      w = mul(w, inverse);
+    return weights;
+  }
+
+  /// Grid-stride loop over tokens with loop-carried values; `body` gets the
+  /// token (i64) and the carried values and returns the next ones.
+  SmallVector<Value> tokenLoop(
+      Value numTokens, ValueRange init,
+      llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    Value first = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value step = gpu::GridDimOp::create(b, gpu::Dimension::x);
+    auto loop = scf::ForOp::create(b, first, toIndex(numTokens), step, init);
+    OpBuilder::InsertionGuard guard(b);
+    // Without carried values the builder adds its own terminator.
+    if (init.empty())
+      loop.getBody()->getTerminator()->erase();
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> next =
+        body(toI64(loop.getInductionVar()), loop.getRegionIterArgs());
+    scf::YieldOp::create(b, next);
+    return loop.getResults();
+  }
+
+  ImplicitLocOpBuilder &b;
+  const TileLayout &layout;
+  Type ptrType;
+  Value tid, lane, warp, isThreadZero;
+};
+
+/// Creates `gpu.func @name(argTypes) kernel` at the end of `module`, with a
+/// shared-memory scratch of `scratchFloats` f32 if non-zero.
+gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                            StringRef name, TypeRange argTypes, int64_t threads,
+                            int64_t scratchFloats) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  SmallVector<Type> workgroup;
+  if (scratchFloats > 0)
+    workgroup.push_back(MemRefType::get(
+        {scratchFloats}, b.getF32Type(), MemRefLayoutAttrInterface{},
+        gpu::AddressSpaceAttr::get(b.getContext(),
+                                   gpu::AddressSpace::Workgroup)));
+  auto kernel = gpu::GPUFuncOp::create(
+      b, name, b.getFunctionType(argTypes, {}), workgroup);
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+  return kernel;
+}
+
+void finishKernel(ImplicitLocOpBuilder &b) { gpu::ReturnOp::create(b); }
+
+/// Types of the flat kernel signature: `count` pointers then one i64.
+SmallVector<Type> pointerArgs(KernelEmitter &e, int64_t count) {
+  SmallVector<Type> types(count, e.ptr());
+  types.push_back(e.b.getI64Type());
+  return types;
+}
+
+/// Sum of `values` as a balanced tree (short dependency chains).
+Value sumTree(KernelEmitter &e, SmallVector<Value> values) {
+  if (values.empty())
+    return e.f32(0.0);
+  while (values.size() > 1) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < values.size(); i += 2)
+      next.push_back(e.add(values[i], values[i + 1]));
+    if (values.size() % 2)
+      next.push_back(values.back());
+    values = std::move(next);
+  }
+  return values.front();
+}
+
+/// This thread's lanes of one row: chunks x vectorElems f32 values.
+SmallVector<Value> loadRow(KernelEmitter &e, Value base, Value rowStart,
+                           Type element) {
+  SmallVector<Value> lanes;
+  for (int64_t k = 0; k < e.layout.chunks; ++k)
+    llvm::append_range(lanes, e.loadVector(base, e.addI(rowStart, e.chunkOffset(k)),
+                                           element, e.chunkGuard(k)));
+  return lanes;
+}
+
+void storeRow(KernelEmitter &e, Value base, Value rowStart, Type element,
+              ArrayRef<Value> lanes) {
+  int64_t n = e.layout.vectorElems;
+  for (int64_t k = 0; k < e.layout.chunks; ++k)
+    e.storeVector(base, e.addI(rowStart, e.chunkOffset(k)), element,
+                  lanes.slice(k * n, n), e.chunkGuard(k));
+}
+
+/// Sum over this thread's lanes of a[l] * b[l].
+Value dotLanes(KernelEmitter &e, ArrayRef<Value> a, ArrayRef<Value> b) {
+  SmallVector<Value> products;
+  for (auto [x, y] : llvm::zip_equal(a, b))
+    products.push_back(e.mul(x, y));
+  return sumTree(e, products);
+}
+
+/// w = query * norm_weight, this thread's lanes.
+SmallVector<Value> loadWeights(KernelEmitter &e, Value query, Value norm) {
+  Value zero = e.i64(0);
+  SmallVector<Value> q = loadRow(e, query, zero, e.layout.queryType);
+  SmallVector<Value> g = loadRow(e, norm, zero, e.layout.normType);
+  SmallVector<Value> w;
+  for (auto [qv, gv] : llvm::zip_equal(q, g))
+    w.push_back(e.mul(qv, gv));
+  return w;
+}
+
+void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                 StringRef name, float eps, const TileLayout &layout) {
+  KernelEmitter e(b, layout);
+  const int64_t n = layout.numSources;
+  auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
+                             layout.threads, 2 * n * layout.numWarps());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  ValueRange sources = args.take_front(n);
+  Value query = args[n], norm = args[n + 1], hOut = args[n + 2],
+        alphaOut = args[n + 3], rstdOut = args[n + 4], numTokens = args[n + 5];
+  Value scratch = layout.numWarps() > 1 ? Value(kernel.getWorkgroupAttributions()[0])
+                                        : Value();
+  e.beginKernel();
+  SmallVector<Value> w = loadWeights(e, query, norm);
+
+  e.tokenLoop(numTokens, {}, [&](Value token, ValueRange) {
+    Value rowStart = e.mulI(token, e.i64(layout.width));
+    // Pass 1: per row, sum of squares and w . v.
+    SmallVector<SmallVector<Value>> tile;
+    SmallVector<Value> partials;
+    for (int64_t i = 0; i < n; ++i) {
+      SmallVector<Value> v = loadRow(e, sources[i], rowStart, layout.storage);
+      partials.push_back(dotLanes(e, v, v));
+      partials.push_back(dotLanes(e, w, v));
+      if (layout.resident)
+        tile.push_back(std::move(v));
+    }
+    SmallVector<Value> sums = e.blockSum(partials, scratch);
+    SmallVector<Value> rstd, scores;
+    for (int64_t i = 0; i < n; ++i) {
+      rstd.push_back(e.rstdOf(sums[2 * i], eps));
+      scores.push_back(e.mul(rstd[i], sums[2 * i + 1]));
+    }
+    SmallVector<Value> alpha = e.softmax(scores);
+    e.emitIf(e.isThreadZero, [&] {
+      Value statStart = e.mulI(token, e.i64(n));
+      for (int64_t i = 0; i < n; ++i) {
+        e.storeScalar(alphaOut, e.addI(statStart, e.i64(i)), alpha[i]);
+        e.storeScalar(rstdOut, e.addI(statStart, e.i64(i)), rstd[i]);
+      }
+    });
+    // Pass 2: h = sum_i alpha_i v_i (the tile again: registers or L2).
+    SmallVector<Value> h;
+    for (int64_t i = 0; i < n; ++i) {
+      SmallVector<Value> v = layout.resident
+                                 ? tile[i]
+                                 : loadRow(e, sources[i], rowStart, layout.storage);
+      for (auto [l, x] : llvm::enumerate(v)) {
+        Value term = e.mul(alpha[i], x);
+        if (i == 0)
+          h.push_back(term);
+        else
+          h[l] = e.add(h[l], term);
+      }
+    }
+    storeRow(e, hOut, rowStart, layout.storage, h);
+    return SmallVector<Value>{};
+  });
+  finishKernel(b);
+}
+
+void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                  StringRef name, const TileLayout &layout) {
+  KernelEmitter e(b, layout);
+  const int64_t n = layout.numSources;
+  auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
+                             layout.threads, 2 * n * layout.numWarps());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  Value gradH = args[0];
+  ValueRange sources = args.slice(1, n);
+  Value query = args[n + 1], norm = args[n + 2], alphaIn = args[n + 3],
+        rstdIn = args[n + 4];
+  ValueRange gradSources = args.slice(n + 5, n);
+  Value partialsOut = args[2 * n + 5], numTokens = args[2 * n + 6];
+  Value scratch = layout.numWarps() > 1 ? Value(kernel.getWorkgroupAttributions()[0])
+                                        : Value();
+  e.beginKernel();
+  SmallVector<Value> w = loadWeights(e, query, norm);
+  const float invWidth = 1.0f / static_cast<float>(layout.width);
+
+  // c_d partial sums over this CTA's tokens are carried in registers.
+  SmallVector<Value> zeros(w.size(), e.f32(0.0));
+  SmallVector<Value> c = e.tokenLoop(
+      numTokens, zeros, [&](Value token, ValueRange carried) {
+        Value rowStart = e.mulI(token, e.i64(layout.width));
+        SmallVector<Value> dh = loadRow(e, gradH, rowStart, layout.storage);
+        // Pass 1: dalpha_i = dh . v_i and u_i = w . v_i.
+        SmallVector<SmallVector<Value>> tile;
+        SmallVector<Value> partials;
+        for (int64_t i = 0; i < n; ++i) {
+          SmallVector<Value> v = loadRow(e, sources[i], rowStart, layout.storage);
+          partials.push_back(dotLanes(e, dh, v));
+          partials.push_back(dotLanes(e, w, v));
+          if (layout.resident)
+            tile.push_back(std::move(v));
+        }
+        SmallVector<Value> sums = e.blockSum(partials, scratch);
+        Value statStart = e.mulI(token, e.i64(n));
+        SmallVector<Value> alpha, rstd;
+        SmallVector<Value> weighted; // alpha_j * dalpha_j
+        for (int64_t i = 0; i < n; ++i) {
+          alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, e.i64(i))));
+          rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, e.i64(i))));
+          weighted.push_back(e.mul(alpha[i], sums[2 * i]));
+        }
+        // The exact sum_j alpha_j dalpha_j from the resident reduction (not
+        // dh . h, whose rounding cancels badly in dalpha_i - dh . h).
+        Value mean = sumTree(e, weighted);
+        // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
+        SmallVector<Value> next(carried.begin(), carried.end());
+        for (int64_t i = 0; i < n; ++i) {
+          Value ds = e.mul(alpha[i], e.sub(sums[2 * i], mean));
+          Value score = e.mul(rstd[i], sums[2 * i + 1]);
+          Value coefW = e.mul(ds, rstd[i]);
+          Value coefV = e.mul(e.f32(-invWidth),
+                              e.mul(e.mul(coefW, score), rstd[i]));
+          SmallVector<Value> v = layout.resident
+                                     ? tile[i]
+                                     : loadRow(e, sources[i], rowStart,
+                                               layout.storage);
+          SmallVector<Value> dv;
+          for (auto [l, x] : llvm::enumerate(v)) {
+            dv.push_back(e.add(e.add(e.mul(alpha[i], dh[l]), e.mul(coefW, w[l])),
+                               e.mul(coefV, x)));
+            next[l] = e.add(next[l], e.mul(coefW, x));
+          }
+          storeRow(e, gradSources[i], rowStart, layout.storage, dv);
+        }
+        return next;
+      });
+  // This CTA's row of partial sums of c.
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  storeRow(e, partialsOut, e.mulI(block, e.i64(layout.width)), b.getF32Type(),
+           c);
+  finishKernel(b);
+}
+
+/// dq = g * c and dg = q * c with c the fixed-order sum of the partial rows.
+void emitReduce(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                StringRef name, const TileLayout &layout, Type gradQueryType,
+                Type gradNormType) {
+  KernelEmitter e(b, layout);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads, 0);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  Value partials = args[0], query = args[1], norm = args[2], dqOut = args[3],
+        dgOut = args[4], numPartials = args[5];
+  e.beginKernel();
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  Value d = e.addI(e.mulI(block, e.i64(kReduceThreads)), e.tid);
+  Value inBounds = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, d,
+                                         e.i64(layout.width));
+  e.emitIf(inBounds, [&] {
+    auto loop = scf::ForOp::create(
+        b, arith::ConstantIndexOp::create(b, 0), e.toIndex(numPartials),
+        arith::ConstantIndexOp::create(b, 1), ValueRange{e.f32(0.0)});
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value row = e.toI64(loop.getInductionVar());
+      Value part = e.loadScalar(
+          partials, e.addI(e.mulI(row, e.i64(layout.width)), d));
+      scf::YieldOp::create(b, ValueRange{e.add(loop.getRegionIterArgs()[0], part)});
+    }
+    Value c = loop.getResult(0);
+    auto loadParam = [&](Value base, Type type) -> Value {
+      Value v = LLVM::LoadOp::create(b, type, e.address(base, d, type),
+                                     type.getIntOrFloatBitWidth() / 8);
+      return type.isF32() ? v : arith::ExtFOp::create(b, b.getF32Type(), v);
+    };
+    auto storeParam = [&](Value base, Type type, Value v) {
+      if (!type.isF32())
+        v = arith::TruncFOp::create(b, type, v);
+      LLVM::StoreOp::create(b, v, e.address(base, d, type),
+                            type.getIntOrFloatBitWidth() / 8);
+    };
+    storeParam(dqOut, gradQueryType, e.mul(loadParam(norm, layout.normType), c));
+    storeParam(dgOut, gradNormType, e.mul(loadParam(query, layout.queryType), c));
+  });
+  finishKernel(b);
+}
+
+/// The single fused op that makes up `func`'s body, if any.
+Operation *getFusedBody(func::FuncOp func) {
+  Operation *fused = nullptr;
+  for (Operation &op : func.getBody().front()) {
+    if (isa<ForwardOp, BackwardOp>(op)) {
+      if (fused)
+        return nullptr;
+      fused = &op;
+    } else if (!isa<func::ReturnOp>(op)) {
+      return nullptr;
+    }
+  }
+  return fused;
+}
+
+Type elementOf(Value value) {
+  return cast<ShapedType>(value.getType()).getElementType();
+}
+
 struct AttnResLowerToGPUPass
     : attnres::impl::AttnResLowerToGPUPassBase<AttnResLowerToGPUPass> {
   using AttnResLowerToGPUPassBase::AttnResLowerToGPUPassBase;
+
   void runOnOperation() override {
-    getOperation().emitError("attnres-lower-to-gpu is not implemented yet");
-    signalPassFailure();
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> lowered;
+    WalkResult result = module.walk([&](func::FuncOp func) {
+      if (func.isExternal())
+        return WalkResult::advance();
+      Operation *fused = getFusedBody(func);
+      if (!fused) {
+        if (!func.getOps<ForwardOp>().empty() ||
+            !func.getOps<BackwardOp>().empty() ||
+            llvm::any_of(func.getBody().getOps(), [](Operation &op) {
+              return isa<AttnResDialect>(op.getDialect());
+            })) {
+          func.emitError("attnres-lower-to-gpu: function must hold exactly "
+                         "one attnres.forward or attnres.backward and a "
+                         "return (fuse graph ops with attnres-fuse first)");
+          return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
+      }
+      if (failed(lowerFunction(func, fused)))
+        return WalkResult::interrupt();
+      lowered.push_back(func);
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      return signalPassFailure();
+    for (func::FuncOp func : lowered)
+      func.erase();
+    if (!lowered.empty())
+      module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                      UnitAttr::get(module.getContext()));
+  }
+
+  LogicalResult lowerFunction(func::FuncOp func, Operation *fused) {
+    auto checkVariant = [&](auto op) -> LogicalResult {
+      if (op.getNormalizer() != Normalizer::softmax)
+        return op.emitError("attnres-lower-to-gpu: the sigmoid normalizer is "
+                            "declared but not lowered yet");
+      if (op.getNormTarget() != NormTarget::keys)
+        return op.emitError("attnres-lower-to-gpu: norm_target = values is "
+                            "declared but not lowered yet");
+      if (op.getNumValid())
+        return op.emitError("attnres-lower-to-gpu: num_valid (valid prefix) "
+                            "is declared but not lowered yet");
+      if (cast<ShapedType>(op.getQuery().getType()).getRank() != 1)
+        return op.emitError("attnres-lower-to-gpu: a per-token query [M, D] "
+                            "is declared but not lowered yet");
+      return success();
+    };
+
+    ImplicitLocOpBuilder b(func.getLoc(), func);
+    auto module = gpu::GPUModuleOp::create(b, func.getSymName());
+    b.setInsertionPointToStart(module.getBody());
+    StringRef name = func.getSymName();
+
+    if (auto forward = dyn_cast<ForwardOp>(fused)) {
+      if (failed(checkVariant(forward)))
+        return failure();
+      FailureOr<TileLayout> layout = chooseLayout(
+          forward, forward.getValues(), elementOf(forward.getQuery()),
+          elementOf(forward.getNormWeight()), threadsPerBlock, vectorBytes,
+          resident);
+      if (failed(layout))
+        return failure();
+      emitForward(b, module, name, forward.getEps().convertToFloat(), *layout);
+      return success();
+    }
+    auto backward = cast<BackwardOp>(fused);
+    if (failed(checkVariant(backward)))
+      return failure();
+    FailureOr<TileLayout> layout = chooseLayout(
+        backward, backward.getValues(), elementOf(backward.getQuery()),
+        elementOf(backward.getNormWeight()), threadsPerBlock, vectorBytes,
+        resident);
+    if (failed(layout))
+      return failure();
+    emitBackward(b, module, name, *layout);
+    emitReduce(b, module, (name + "_reduce").str(), *layout,
+               elementOf(backward.getGradQuery()),
+               elementOf(backward.getGradNormWeight()));
+    return success();
   }
 };
+
 } // namespace

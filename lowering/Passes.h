@@ -53,6 +53,16 @@ struct ToPTXPipelineOptions : PassPipelineOptions<ToPTXPipelineOptions> {
       llvm::cl::init("")};
 };
 
+/// First half of attnres-to-ptx: specialize and lower to gpu.module kernels
+/// (gpu.func with known_block_size; no attnres op remains).
+void buildToGPUKernelsPipeline(OpPassManager &pm,
+                               const ToPTXPipelineOptions &options);
+
+/// Second half: gpu.module kernels -> NVVM -> gpu.binary with PTX (and the
+/// optional .ptx files).
+void buildGPUKernelsToPTXPipeline(OpPassManager &pm,
+                                  const ToPTXPipelineOptions &options);
+
 /// attnres dialect -> gpu.binary holding PTX. Post-conditions: no attnres op
 /// remains; every kernel is an llvm.func inside a gpu.module that was
 /// serialized into a `gpu.binary` whose object's `assembly` is PTX for `chip`.

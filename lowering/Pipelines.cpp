@@ -3,10 +3,13 @@
 #include "lowering/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -54,21 +57,29 @@ struct AttnResDumpPTXPass
 
 } // namespace
 
-void mlir::attnres::buildToPTXPipeline(OpPassManager &pm,
-                                       const ToPTXPipelineOptions &options) {
-  AttnResSpecializePassOptions specialize;
-  specialize.numSources = options.numSources;
-  specialize.width = options.width;
-  specialize.dtype = options.dtype;
-  pm.addPass(createAttnResSpecializePass(specialize));
-  pm.addPass(createCanonicalizerPass());
+void mlir::attnres::buildToGPUKernelsPipeline(
+    OpPassManager &pm, const ToPTXPipelineOptions &options) {
+  // Programs built from a KernelSpec are static already; specialize those
+  // that a user wrote with dynamic N or D.
+  if (options.numSources || options.width || !options.dtype.empty()) {
+    AttnResSpecializePassOptions specialize;
+    specialize.numSources = options.numSources;
+    specialize.width = options.width;
+    specialize.dtype = options.dtype;
+    pm.addPass(createAttnResSpecializePass(specialize));
+  }
+  // No canonicalization here: the N = 1 folds would dissolve the fused op,
+  // and the runtime needs a kernel for every N.
 
   AttnResLowerToGPUPassOptions lower;
   lower.threadsPerBlock = options.threadsPerBlock;
   lower.vectorBytes = options.vectorBytes;
   lower.resident = options.resident;
   pm.addPass(createAttnResLowerToGPUPass(lower));
+}
 
+void mlir::attnres::buildGPUKernelsToPTXPipeline(
+    OpPassManager &pm, const ToPTXPipelineOptions &options) {
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
   target.features = options.features;
@@ -93,10 +104,55 @@ void mlir::attnres::buildToPTXPipeline(OpPassManager &pm,
   }
 }
 
+void mlir::attnres::buildToPTXPipeline(OpPassManager &pm,
+                                       const ToPTXPipelineOptions &options) {
+  buildToGPUKernelsPipeline(pm, options);
+  buildGPUKernelsToPTXPipeline(pm, options);
+}
+
+// attnres-to-cpu. Post-conditions: no attnres, tensor, linalg, scf, memref
+// or arith op remains, only llvm dialect; every function takes its tensors
+// as memref descriptors (never written to) and returns freshly allocated
+// memrefs (malloc) that the caller owns and frees, also where the value is a
+// constant or aliases an argument (the ownership-based deallocation clones
+// those); `_mlir_ciface_<name>` wrappers exist for every function; bf16
+// conversions are integer code, so the JIT needs no runtime library.
 void mlir::attnres::buildToCPUPipeline(OpPassManager &pm) {
   pm.addPass(createAttnResDecomposePass());
   pm.addPass(createAttnResLowerToCPUPass());
   pm.addPass(createCanonicalizerPass());
+  // Tensor-level arith the decomposition leaves (sums of f32 gradients,
+  // rounding to storage) becomes linalg so that it bufferizes.
+  pm.addPass(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCSEPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // The individual conversions, not convert-to-llvm: they need no
+  // ConvertToLLVM interfaces in the context's registry.
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
 void mlir::attnres::registerPassesAndPipelines() {

@@ -1,0 +1,59 @@
+//===- KernelSpec.h - What one specialized AttnRes kernel is ----*- C++ -*-===//
+//
+// Plain C++ (no MLIR types): shared by the compiler, the runtime and tools.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_CODEGEN_KERNELSPEC_H
+#define ATTNRES_CODEGEN_KERNELSPEC_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attnres {
+
+enum class DType { F32, F16, BF16 };
+enum class Direction { Forward, Backward };
+
+/// Tuning knobs of the GPU lowering (see attnres-lower-to-gpu).
+struct Tuning {
+  int64_t threads = 0;      ///< threads per CTA; 0 picks by heuristic
+  int64_t vectorBytes = 16; ///< bytes per vector access: 4, 8 or 16
+  std::string resident = "auto"; ///< tile in registers: auto, on, off
+};
+
+/// One kernel specialization: the cache key and the compiler's input.
+struct KernelSpec {
+  int64_t numSources = 0; ///< N, 1..64
+  int64_t width = 0;      ///< D, 1..16384
+  DType dtype = DType::BF16;
+  Direction direction = Direction::Forward;
+  std::string arch = "sm_90a"; ///< sm_80, sm_86, sm_89, sm_90, sm_90a
+  float eps = 1e-6f;
+  Tuning tuning;
+};
+
+const char *toString(DType dtype);
+const char *toString(Direction direction);
+std::optional<DType> parseDType(const std::string &name);
+std::optional<Direction> parseDirection(const std::string &name);
+int64_t elementBytes(DType dtype);
+
+/// Empty if `spec` is supported, else a message naming the bad field.
+std::string validate(const KernelSpec &spec);
+
+/// The function (and kernel) name of a spec, e.g. attnres_fwd_n8_d4096_bf16.
+std::string kernelName(const KernelSpec &spec);
+
+/// The attnres-dialect program of a spec: one function holding one fused op,
+/// q and g f32, M dynamic.
+std::string buildProgram(const KernelSpec &spec);
+
+/// Stable text of every field that changes the generated code.
+std::string fingerprint(const KernelSpec &spec);
+
+} // namespace attnres
+
+#endif // ATTNRES_CODEGEN_KERNELSPEC_H

@@ -1,0 +1,68 @@
+//===- PTXCodegen.h - KernelSpec -> PTX through the attnres pipeline -*- C++ -*-===//
+//
+// Plain C++ interface (no MLIR or LLVM types), so the runtime and tools can
+// use it without the compiler's headers.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_CODEGEN_PTXCODEGEN_H
+#define ATTNRES_CODEGEN_PTXCODEGEN_H
+
+#include "codegen/KernelSpec.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attnres {
+
+/// One kernel entry of a compiled module and how to launch it.
+struct KernelEntry {
+  std::string name;
+  int64_t threads = 0; ///< CTA size (x); grid: see CompiledKernel
+};
+
+/// The PTX of one spec and its launch metadata.
+///
+/// Launch rules: the main entry runs any grid size (grid-stride over tokens);
+/// for the backward, its grid size G is the number of partial rows, the
+/// workspace holds G * D f32, and the `_reduce` entry runs
+/// ceil(D / threads) CTAs with num_partials = G.
+struct CompiledKernel {
+  KernelSpec spec;
+  std::string ptx;
+  std::vector<KernelEntry> entries; ///< main kernel, then reduce (backward)
+  std::string kernelIR;             ///< the gpu.module before NVVM lowering
+};
+
+/// Register and memory figures from ptxas for one entry.
+struct ResourceReport {
+  std::string entry;
+  int registers = 0;
+  int stackFrameBytes = 0;
+  int spillStoreBytes = 0;
+  int spillLoadBytes = 0;
+  int sharedBytes = 0;
+};
+
+/// Compiles `spec` to PTX. On failure returns nullopt and sets `error` to
+/// the diagnostics (a spec that is out of range is refused here, by name).
+std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
+                                           std::string &error);
+
+/// Assembles `ptx` with ptxas for `arch` and parses its -v report. Returns
+/// nullopt with `error` set if ptxas is missing or rejects the PTX.
+std::optional<std::vector<ResourceReport>>
+assembleWithPtxas(const std::string &ptx, const std::string &arch,
+                  std::string &error, const std::string &ptxasPath = "");
+
+/// The ptxas of the CUDA toolkit (ATTNRES_PTXAS, then the configured CUDA
+/// root, then PATH); empty if none.
+std::string findPtxas();
+
+/// Metadata of a compiled kernel as JSON (spec, entries, versions).
+std::string toJSON(const CompiledKernel &kernel);
+
+} // namespace attnres
+
+#endif // ATTNRES_CODEGEN_PTXCODEGEN_H

@@ -1,0 +1,75 @@
+//===- CudaDriver.cpp - dlopen libcuda and resolve its entry points -------===//
+
+#include "runtime/CudaDriver.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+
+namespace attnres {
+
+namespace {
+// Entry points are requested at this API version (CUDA 12.0 semantics; the
+// driver returns the matching _v2/_v3 variants).
+constexpr int kApiVersion = 12000;
+
+using GetProcAddress = CUresult (*)(const char *, void **, int, cuuint64_t,
+                                    CUdriverProcAddressQueryResult *);
+} // namespace
+
+const CudaDriver *CudaDriver::load(std::string &error) {
+  static CudaDriver driver;
+  static std::string loadError;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      loadError = std::string("no CUDA driver: cannot load libcuda.so.1 (") +
+                  dlerror() + ")";
+      return;
+    }
+    auto getProc = reinterpret_cast<GetProcAddress>(
+        dlsym(library, "cuGetProcAddress_v2"));
+    if (!getProc) {
+      loadError = "the CUDA driver is too old: no cuGetProcAddress_v2 "
+                  "(driver 12.0 or newer is needed)";
+      return;
+    }
+#define ATTNRES_RESOLVE(name, type)                                            \
+  {                                                                            \
+    void *fn = nullptr;                                                        \
+    CUdriverProcAddressQueryResult status;                                     \
+    if (getProc(#name, &fn, kApiVersion, CU_GET_PROC_ADDRESS_DEFAULT,          \
+                &status) != CUDA_SUCCESS ||                                    \
+        !fn) {                                                                 \
+      loadError = "the CUDA driver lacks " #name;                              \
+      return;                                                                  \
+    }                                                                          \
+    driver.name = reinterpret_cast<type>(fn);                                  \
+  }
+    ATTNRES_DRIVER_FUNCTIONS(ATTNRES_RESOLVE)
+#undef ATTNRES_RESOLVE
+    CUresult init = driver.cuInit(0);
+    if (init != CUDA_SUCCESS) {
+      loadError = "cuInit failed: " + driver.describe(init);
+      return;
+    }
+  });
+  if (!loadError.empty()) {
+    error = loadError;
+    return nullptr;
+  }
+  return &driver;
+}
+
+std::string CudaDriver::describe(CUresult result) const {
+  const char *name = nullptr, *text = nullptr;
+  if (cuGetErrorName)
+    cuGetErrorName(result, &name);
+  if (cuGetErrorString)
+    cuGetErrorString(result, &text);
+  return std::string(name ? name : "CUDA error " + std::to_string(result)) +
+         " (" + (text ? text : "unknown") + ")";
+}
+
+} // namespace attnres

@@ -1,0 +1,78 @@
+//===- CudaDriver.h - The CUDA driver API, loaded at run time ---*- C++ -*-===//
+//
+// libcuda is opened with dlopen, so everything that uses this builds, links
+// and starts on machines without a GPU driver; `load()` then reports why no
+// GPU is usable.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_RUNTIME_CUDADRIVER_H
+#define ATTNRES_RUNTIME_CUDADRIVER_H
+
+#include <cuda.h>
+
+#include <string>
+
+namespace attnres {
+
+/// Driver entry points, resolved through cuGetProcAddress.
+struct CudaDriver {
+  template <typename T> using Entry = T;
+
+#define ATTNRES_DRIVER_FUNCTIONS(X)                                            \
+  X(cuInit, CUresult (*)(unsigned))                                            \
+  X(cuDriverGetVersion, CUresult (*)(int *))                                   \
+  X(cuDeviceGet, CUresult (*)(CUdevice *, int))                                \
+  X(cuDeviceGetCount, CUresult (*)(int *))                                     \
+  X(cuDeviceGetName, CUresult (*)(char *, int, CUdevice))                      \
+  X(cuDeviceGetAttribute, CUresult (*)(int *, CUdevice_attribute, CUdevice))   \
+  X(cuDevicePrimaryCtxRetain, CUresult (*)(CUcontext *, CUdevice))            \
+  X(cuCtxGetCurrent, CUresult (*)(CUcontext *))                                \
+  X(cuCtxSetCurrent, CUresult (*)(CUcontext))                                  \
+  X(cuCtxGetDevice, CUresult (*)(CUdevice *))                                  \
+  X(cuCtxSynchronize, CUresult (*)(void))                                      \
+  X(cuModuleLoadDataEx,                                                        \
+    CUresult (*)(CUmodule *, const void *, unsigned, CUjit_option *, void **)) \
+  X(cuModuleUnload, CUresult (*)(CUmodule))                                    \
+  X(cuModuleGetFunction, CUresult (*)(CUfunction *, CUmodule, const char *))   \
+  X(cuFuncGetAttribute, CUresult (*)(int *, CUfunction_attribute, CUfunction)) \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
+    CUresult (*)(int *, CUfunction, int, size_t))                              \
+  X(cuLaunchKernel,                                                            \
+    CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, \
+                 unsigned, unsigned, CUstream, void **, void **))              \
+  X(cuMemAlloc, CUresult (*)(CUdeviceptr *, size_t))                           \
+  X(cuMemFree, CUresult (*)(CUdeviceptr))                                      \
+  X(cuMemcpyHtoD, CUresult (*)(CUdeviceptr, const void *, size_t))             \
+  X(cuMemcpyDtoH, CUresult (*)(void *, CUdeviceptr, size_t))                   \
+  X(cuMemcpyDtoDAsync,                                                         \
+    CUresult (*)(CUdeviceptr, CUdeviceptr, size_t, CUstream))                  \
+  X(cuMemsetD8, CUresult (*)(CUdeviceptr, unsigned char, size_t))             \
+  X(cuMemsetD8Async,                                                           \
+    CUresult (*)(CUdeviceptr, unsigned char, size_t, CUstream))                \
+  X(cuStreamCreate, CUresult (*)(CUstream *, unsigned))                        \
+  X(cuStreamDestroy, CUresult (*)(CUstream))                                   \
+  X(cuStreamSynchronize, CUresult (*)(CUstream))                               \
+  X(cuEventCreate, CUresult (*)(CUevent *, unsigned))                          \
+  X(cuEventDestroy, CUresult (*)(CUevent))                                     \
+  X(cuEventRecord, CUresult (*)(CUevent, CUstream))                            \
+  X(cuEventSynchronize, CUresult (*)(CUevent))                                 \
+  X(cuEventElapsedTime, CUresult (*)(float *, CUevent, CUevent))               \
+  X(cuGetErrorName, CUresult (*)(CUresult, const char **))                     \
+  X(cuGetErrorString, CUresult (*)(CUresult, const char **))
+
+#define ATTNRES_DECLARE(name, type) Entry<type> name = nullptr;
+  ATTNRES_DRIVER_FUNCTIONS(ATTNRES_DECLARE)
+#undef ATTNRES_DECLARE
+
+  /// Loads libcuda and resolves every entry point once per process. Returns
+  /// the driver, or nullptr with `error` saying why (no driver, too old...).
+  static const CudaDriver *load(std::string &error);
+
+  /// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)" for a result code.
+  std::string describe(CUresult result) const;
+};
+
+} // namespace attnres
+
+#endif // ATTNRES_RUNTIME_CUDADRIVER_H
