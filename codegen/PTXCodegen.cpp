@@ -93,6 +93,8 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
     entry.name = func.getName().str();
     if (std::optional<ArrayRef<int32_t>> block = func.getKnownBlockSize())
       entry.threads = (*block)[0];
+    if (auto elems = func->getAttrOfType<IntegerAttr>("attnres.vector_elems"))
+      entry.vectorElems = elems.getInt();
     kernel.entries.push_back(entry);
   });
   module->print(irStream);
@@ -210,7 +212,8 @@ std::string toJSON(const CompiledKernel &kernel) {
   llvm::json::Array entries;
   for (const KernelEntry &entry : kernel.entries)
     entries.push_back(llvm::json::Object{{"name", entry.name},
-                                         {"threads", entry.threads}});
+                                         {"threads", entry.threads},
+                                         {"vector_elems", entry.vectorElems}});
   llvm::json::Object root{
       {"format", "attnres-kernel-1"},
       {"attnres_version", ATTNRES_VERSION},

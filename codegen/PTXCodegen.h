@@ -20,6 +20,10 @@ namespace attnres {
 struct KernelEntry {
   std::string name;
   int64_t threads = 0; ///< CTA size (x); grid: see CompiledKernel
+  /// Elements per vector access of the token rows (1 for the reduce entry):
+  /// storage pointers must be aligned to vectorElems * element size, f32
+  /// parameter pointers to min(16, vectorElems * 4) bytes.
+  int64_t vectorElems = 1;
 };
 
 /// The PTX of one spec and its launch metadata.

@@ -45,6 +45,7 @@ namespace {
 
 constexpr int64_t kWarpSize = 32;
 constexpr int64_t kReduceThreads = 256;
+constexpr llvm::StringLiteral kVectorElemsAttr = "attnres.vector_elems";
 
 /// How one token's [N, D] tile is spread over a CTA.
 struct TileLayout {
@@ -378,6 +379,14 @@ gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   return kernel;
 }
 
+/// Records the element count of the vector accesses: the runtime derives
+/// the pointer alignment it must check from it.
+void setVectorElems(gpu::GPUFuncOp kernel, int64_t vectorElems) {
+  kernel->setAttr(kVectorElemsAttr,
+                  IntegerAttr::get(IntegerType::get(kernel.getContext(), 64),
+                                   vectorElems));
+}
+
 void finishKernel(ImplicitLocOpBuilder &b) { gpu::ReturnOp::create(b); }
 
 /// Types of the flat kernel signature: `count` pointers then one i64.
@@ -445,6 +454,7 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t n = layout.numSources;
   auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
                              layout.threads, 2 * n * layout.numWarps());
+  setVectorElems(kernel, layout.vectorElems);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -508,6 +518,7 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t n = layout.numSources;
   auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
                              layout.threads, 2 * n * layout.numWarps());
+  setVectorElems(kernel, layout.vectorElems);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
