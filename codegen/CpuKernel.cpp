@@ -130,10 +130,17 @@ void copyStrided(const char *source, llvm::ArrayRef<int64_t> sizes,
                  char *target) {
   size_t rank = sizes.size();
   int64_t count = 1;
-  for (int64_t size : sizes)
-    count *= size;
+  bool rowMajor = true;
+  for (size_t dim = rank; dim-- > 0;) {
+    rowMajor &= sizes[dim] == 1 || strides[dim] == count;
+    count *= sizes[dim];
+  }
   if (count == 0)
     return;
+  if (rowMajor) {
+    std::memcpy(target, source, count * elementBytes);
+    return;
+  }
   std::vector<int64_t> index(rank, 0);
   for (int64_t linear = 0; linear < count; ++linear) {
     int64_t offset = 0;
@@ -155,7 +162,11 @@ CpuKernel::~CpuKernel() = default;
 
 llvm::Expected<std::unique_ptr<CpuKernel>>
 CpuKernel::compile(const KernelSpec &spec) {
-  std::string invalid = validate(spec);
+  // The GPU fields do not matter here: validate N, D, dtype and eps only.
+  KernelSpec cpuFields = spec;
+  cpuFields.arch = KernelSpec().arch;
+  cpuFields.tuning = Tuning();
+  std::string invalid = validate(cpuFields);
   if (!invalid.empty())
     return error("invalid spec: " + invalid);
   auto kernel = compileSource(buildProgram(spec));
@@ -296,7 +307,10 @@ llvm::Error CpuKernel::run(llvm::StringRef name,
     if (!matches)
       return error("'" + name + "' " + what + ": shape " + shapeText(shape) +
                    " does not fit " + shapeText(expected.shape));
-    if (!data)
+    int64_t count = 1;
+    for (int64_t extent : shape)
+      count *= extent;
+    if (!data && count != 0)
       return error("'" + name + "' " + what + ": null data pointer");
     return llvm::Error::success();
   };

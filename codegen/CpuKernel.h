@@ -34,7 +34,8 @@ class ExecutionEngine;
 
 namespace attnres {
 
-/// A caller's input buffer: `shape` gives every extent, dynamic ones included.
+/// A caller's input buffer: `shape` gives every extent, dynamic ones
+/// included. `data` may be null only when the tensor has no element.
 struct CpuInput {
   const void *data = nullptr;
   DType dtype = DType::F32;
@@ -60,7 +61,9 @@ struct CpuFunction {
 };
 
 /// Host code of one attnres program. Immutable once compiled; run() may be
-/// called from several threads at once.
+/// called from several threads at once. Destroy kernels before the program
+/// exits (not from the destructor of a static object): tearing a JIT down
+/// uses LLVM state that exit may already have destroyed.
 class CpuKernel {
 public:
   ~CpuKernel();

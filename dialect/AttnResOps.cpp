@@ -102,6 +102,15 @@ private:
              << " in dimension " << dim << "; "
              << (symbol == 'N' ? "AttnRes needs at least one source"
                                : "the feature width must be at least 1");
+    // The dialect's documented bounds; beyond them index arithmetic in the
+    // lowerings is not checked for overflow.
+    int64_t limit = symbol == 'N' ? kMaxSources : kMaxWidth;
+    if (symbol != 'M' && size > limit)
+      return op->emitOpError()
+             << "'" << name << "' has " << symbol << " = " << size
+             << " in dimension " << dim << "; at most " << limit
+             << (symbol == 'N' ? " sources" : " features")
+             << " are supported";
     if (ShapedType::isDynamic(binding.size)) {
       binding = {size, name.str()};
       return success();
@@ -159,11 +168,15 @@ LogicalResult verifyFusedAttributes(FusedOp op, int64_t numSources) {
   if (failed(verifyEps(op, op.getEps())))
     return failure();
   if (std::optional<int64_t> valid = op.getNumValid()) {
-    if (*valid < 1 ||
-        (!ShapedType::isDynamic(numSources) && *valid > numSources))
+    if (ShapedType::isDynamic(numSources)) {
+      if (*valid < 1 || *valid > kMaxSources)
+        return op.emitOpError() << "'num_valid' must be in [1, " << kMaxSources
+                                << "] (N is dynamic), got " << *valid;
+    } else if (*valid < 1 || *valid > numSources) {
       return op.emitOpError()
              << "'num_valid' must be in [1, N] with N = " << numSources
              << ", got " << *valid;
+    }
   }
   return success();
 }
@@ -299,6 +312,15 @@ bool hasSingleSource(Value values) {
   return getProblemShape(values).numSources == 1;
 }
 
+/// alpha = 1 and h = v_0 hold for one source only with a softmax over depth
+/// and raw values: a sigmoid gate gives alpha = sigmoid(s), and normalized
+/// values give h = RMSNorm(v_0).
+template <typename FusedOp>
+bool isSoftmaxOverRawValues(FusedOp op) {
+  return op.getNormalizer() == Normalizer::softmax &&
+         op.getNormTarget() == NormTarget::keys;
+}
+
 /// A tensor of `type` (sized like `like`) filled with the constant `value`.
 Value splatLike(PatternRewriter &rewriter, Location loc, Value like,
                 RankedTensorType type, double value) {
@@ -336,7 +358,7 @@ struct SingleSourceForward : OpRewritePattern<ForwardOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ForwardOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!hasSingleSource(op.getValues()))
+    if (!hasSingleSource(op.getValues()) || !isSoftmaxOverRawValues(op))
       return failure();
     Location loc = op.getLoc();
     Value h = dropSourceDim(rewriter, loc, op.getValues(), op.getH().getType());
@@ -352,7 +374,7 @@ struct SingleSourceBackward : OpRewritePattern<BackwardOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(BackwardOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!hasSingleSource(op.getValues()))
+    if (!hasSingleSource(op.getValues()) || !isSoftmaxOverRawValues(op))
       return failure();
     Location loc = op.getLoc();
     auto gradType = op.getGradValues().getType();

@@ -16,12 +16,14 @@ defvar AttnRes_FusedAttrs = (ins
   OptionalAttr<I64Attr>:$num_valid
 );
 
+// Spliced with !strconcat: after `#` TableGen reads an identifier as its name.
 defvar AttnRes_VerifierText = [{
     Shapes: values `[N, M, D]`; query `[D]` (a learned pseudo-query) or
     `[M, D]` (one query per token); norm_weight `[D]`; per-token statistics
     `[M, N]` f32; token outputs `[M, D]` in the element type of the values.
-    Any dimension may be dynamic; static dimensions must agree. Element types
-    are f32, f16 or bf16.
+    Any dimension may be dynamic; static dimensions must agree, with
+    1 <= N <= 64 and 1 <= D <= 16384 (M may be 0). Element types are f32,
+    f16 or bf16.
 }];
 
 //===----------------------------------------------------------------------===//
@@ -30,7 +32,7 @@ defvar AttnRes_VerifierText = [{
 
 def AttnRes_ForwardOp : AttnRes_Op<"forward", [Pure]> {
   let summary = "Fused AttnRes forward: mixes N depth states by softmax attention.";
-  let description = [{
+  let description = !strconcat([{
     Computes, per token m and with math in f32:
 
     ```
@@ -44,6 +46,8 @@ def AttnRes_ForwardOp : AttnRes_Op<"forward", [Pure]> {
     attributes (`normalizer`, `norm_target`, `num_valid`) describe published
     relatives of the operator; the lowerings accept the Kimi form
     (`softmax`, `keys`, all N sources valid) and reject the others by name.
+    With N = 1 in that form it canonicalizes to `h = values[0]` (a reshape),
+    `alpha = 1` and `rstd` from `attnres.rms_rstd`.
 
     Example:
 
@@ -52,9 +56,10 @@ def AttnRes_ForwardOp : AttnRes_Op<"forward", [Pure]> {
         : (tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>)
         -> (tensor<?x4096xbf16>, tensor<?x8xf32>, tensor<?x8xf32>)
     ```
-  }] # AttnRes_VerifierText # [{
-    The verifier also rejects eps <= 0 and num_valid outside [1, N].
-  }];
+  }], AttnRes_VerifierText, [{
+    The verifier also rejects an eps that is not positive and finite, and
+    num_valid outside [1, N].
+  }]);
   let arguments = !con((ins AnyRankedTensor:$values, AnyRankedTensor:$query,
                             AnyRankedTensor:$norm_weight), AttnRes_FusedAttrs);
   let results = (outs AnyRankedTensor:$h, AnyRankedTensor:$alpha,
@@ -68,7 +73,7 @@ def AttnRes_ForwardOp : AttnRes_Op<"forward", [Pure]> {
 
 def AttnRes_BackwardOp : AttnRes_Op<"backward", [Pure]> {
   let summary = "Fused AttnRes backward: gradients of values, query and norm weight.";
-  let description = [{
+  let description = !strconcat([{
     Given the gradient of `h` and the statistics saved by `attnres.forward`,
     computes per token (w = query * norm_weight, s recomputed from values):
 
@@ -80,6 +85,10 @@ def AttnRes_BackwardOp : AttnRes_Op<"backward", [Pure]> {
     dquery = norm_weight * c,   dnorm_weight = query * c
     ```
 
+    With N = 1 in the Kimi form (`softmax`, `keys`) it canonicalizes to
+    `grad_values = grad_h` (a reshape) and zero `grad_query` and
+    `grad_norm_weight`.
+
     Example:
 
     ```mlir
@@ -88,10 +97,10 @@ def AttnRes_BackwardOp : AttnRes_Op<"backward", [Pure]> {
            tensor<4096xf32>, tensor<?x8xf32>, tensor<?x8xf32>)
         -> (tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>)
     ```
-  }] # AttnRes_VerifierText # [{
+  }], AttnRes_VerifierText, [{
     grad_h has the shape and element type of h; grad_values those of values;
     grad_query and grad_norm_weight those of query and norm_weight.
-  }];
+  }]);
   let arguments = !con((ins AnyRankedTensor:$grad_h, AnyRankedTensor:$values,
                             AnyRankedTensor:$query, AnyRankedTensor:$norm_weight,
                             AnyRankedTensor:$alpha, AnyRankedTensor:$rstd),
@@ -112,14 +121,14 @@ def AttnRes_BackwardOp : AttnRes_Op<"backward", [Pure]> {
 
 def AttnRes_RmsRstdOp : AttnRes_Op<"rms_rstd", [Pure]> {
   let summary = "Reciprocal RMS of every source row: 1/sqrt(mean_d v^2 + eps).";
-  let description = [{
+  let description = !strconcat([{
     `rstd[m, i] = 1 / sqrt(mean_d values[i, m, d]^2 + eps)`, in f32.
 
     ```mlir
     %r = attnres.rms_rstd %v {eps = 1.0e-06 : f32}
         : (tensor<8x?x4096xbf16>) -> tensor<?x8xf32>
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$values,
                        DefaultValuedAttr<F32Attr, "1.0e-6">:$eps);
   let results = (outs AnyRankedTensor:$rstd);
@@ -129,7 +138,7 @@ def AttnRes_RmsRstdOp : AttnRes_Op<"rms_rstd", [Pure]> {
 
 def AttnRes_ScoreOp : AttnRes_Op<"score", [Pure]> {
   let summary = "Query score of every normalized source: s = rstd * sum_d q g v.";
-  let description = [{
+  let description = !strconcat([{
     `scores[m, i] = rstd[m, i] * sum_d query[d] * norm_weight[d] * values[i, m, d]`,
     that is q . RMSNorm(v_i) with RMSNorm weight g.
 
@@ -138,7 +147,7 @@ def AttnRes_ScoreOp : AttnRes_Op<"score", [Pure]> {
         : (tensor<8x?x4096xbf16>, tensor<?x8xf32>, tensor<4096xf32>, tensor<4096xf32>)
         -> tensor<?x8xf32>
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$values, AnyRankedTensor:$rstd,
                        AnyRankedTensor:$query, AnyRankedTensor:$norm_weight);
   let results = (outs AnyRankedTensor:$scores);
@@ -148,14 +157,14 @@ def AttnRes_ScoreOp : AttnRes_Op<"score", [Pure]> {
 
 def AttnRes_DepthSoftmaxOp : AttnRes_Op<"depth_softmax", [Pure]> {
   let summary = "Softmax of the scores over depth (the N axis).";
-  let description = [{
+  let description = !strconcat([{
     `alpha[m, i] = exp(s[m, i] - max_j s[m, j]) / sum_j exp(s[m, j] - max_j s[m, j])`.
     With N = 1 it canonicalizes to a tensor of ones.
 
     ```mlir
     %a = attnres.depth_softmax %s : (tensor<?x8xf32>) -> tensor<?x8xf32>
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$scores);
   let results = (outs AnyRankedTensor:$alpha);
   let assemblyFormat = "$scores attr-dict `:` functional-type(operands, results)";
@@ -165,7 +174,7 @@ def AttnRes_DepthSoftmaxOp : AttnRes_Op<"depth_softmax", [Pure]> {
 
 def AttnRes_MixOp : AttnRes_Op<"mix", [Pure]> {
   let summary = "Weighted sum of the sources: h = sum_i alpha_i v_i.";
-  let description = [{
+  let description = !strconcat([{
     `h[m, d] = sum_i alpha[m, i] * values[i, m, d]`, accumulated in f32 and
     stored in the element type of the values. With N = 1 and alpha a splat of
     ones it canonicalizes to a reshape of the values.
@@ -174,7 +183,7 @@ def AttnRes_MixOp : AttnRes_Op<"mix", [Pure]> {
     %h = attnres.mix %a, %v
         : (tensor<?x8xf32>, tensor<8x?x4096xbf16>) -> tensor<?x4096xbf16>
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$alpha, AnyRankedTensor:$values);
   let results = (outs AnyRankedTensor:$h);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -189,7 +198,7 @@ def AttnRes_MixOp : AttnRes_Op<"mix", [Pure]> {
 
 def AttnRes_MixGradOp : AttnRes_Op<"mix_grad", [Pure]> {
   let summary = "VJP of attnres.mix: gradients of alpha and of the values.";
-  let description = [{
+  let description = !strconcat([{
     `grad_alpha[m, i] = sum_d grad_h[m, d] * values[i, m, d]` and
     `grad_values[i, m, d] = alpha[m, i] * grad_h[m, d]` (f32).
 
@@ -198,7 +207,7 @@ def AttnRes_MixGradOp : AttnRes_Op<"mix_grad", [Pure]> {
         : (tensor<?x64xf32>, tensor<?x4xf32>, tensor<4x?x64xf32>)
         -> (tensor<?x4xf32>, tensor<4x?x64xf32>)
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$grad_h, AnyRankedTensor:$alpha,
                        AnyRankedTensor:$values);
   let results = (outs AnyRankedTensor:$grad_alpha, AnyRankedTensor:$grad_values);
@@ -208,7 +217,7 @@ def AttnRes_MixGradOp : AttnRes_Op<"mix_grad", [Pure]> {
 
 def AttnRes_DepthSoftmaxGradOp : AttnRes_Op<"depth_softmax_grad", [Pure]> {
   let summary = "VJP of attnres.depth_softmax: ds = alpha (dalpha - sum alpha dalpha).";
-  let description = [{
+  let description = !strconcat([{
     `grad_scores[m, i] = alpha[m, i] * (grad_alpha[m, i] - sum_j alpha[m, j] * grad_alpha[m, j])`.
     With N = 1 it canonicalizes to zeros.
 
@@ -216,7 +225,7 @@ def AttnRes_DepthSoftmaxGradOp : AttnRes_Op<"depth_softmax_grad", [Pure]> {
     %ds = attnres.depth_softmax_grad %a, %da
         : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$alpha, AnyRankedTensor:$grad_alpha);
   let results = (outs AnyRankedTensor:$grad_scores);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -226,7 +235,7 @@ def AttnRes_DepthSoftmaxGradOp : AttnRes_Op<"depth_softmax_grad", [Pure]> {
 
 def AttnRes_ScoreGradOp : AttnRes_Op<"score_grad", [Pure]> {
   let summary = "VJP of attnres.score: gradients of values, rstd, query and norm weight.";
-  let description = [{
+  let description = !strconcat([{
     With w = query * norm_weight and u_i = sum_d w_d v_id:
 
     ```
@@ -241,7 +250,7 @@ def AttnRes_ScoreGradOp : AttnRes_Op<"score_grad", [Pure]> {
         : (tensor<?x4xf32>, tensor<4x?x64xf32>, tensor<?x4xf32>, tensor<64xf32>, tensor<64xf32>)
         -> (tensor<4x?x64xf32>, tensor<?x4xf32>, tensor<64xf32>, tensor<64xf32>)
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$grad_scores, AnyRankedTensor:$values,
                        AnyRankedTensor:$rstd, AnyRankedTensor:$query,
                        AnyRankedTensor:$norm_weight);
@@ -253,14 +262,14 @@ def AttnRes_ScoreGradOp : AttnRes_Op<"score_grad", [Pure]> {
 
 def AttnRes_RmsRstdGradOp : AttnRes_Op<"rms_rstd_grad", [Pure]> {
   let summary = "VJP of attnres.rms_rstd: grad_values = -grad_rstd * rstd^3 * v / D.";
-  let description = [{
+  let description = !strconcat([{
     `grad_values[i, m, d] = -grad_rstd[m, i] * rstd[m, i]^3 * values[i, m, d] / D` (f32).
 
     ```mlir
     %dv = attnres.rms_rstd_grad %dr, %v, %r
         : (tensor<?x4xf32>, tensor<4x?x64xf32>, tensor<?x4xf32>) -> tensor<4x?x64xf32>
     ```
-  }] # AttnRes_VerifierText;
+  }], AttnRes_VerifierText);
   let arguments = (ins AnyRankedTensor:$grad_rstd, AnyRankedTensor:$values,
                        AnyRankedTensor:$rstd);
   let results = (outs AnyRankedTensor:$grad_values);

@@ -68,17 +68,12 @@ struct TileLayout {
 FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                    Type normType, int64_t threadsOption,
                                    int64_t vectorBytes, StringRef resident) {
+  const bool backward = isa<BackwardOp>(op);
   ProblemShape shape = getProblemShape(values);
   if (ShapedType::isDynamic(shape.numSources) ||
       ShapedType::isDynamic(shape.width))
     return op->emitError("attnres-lower-to-gpu needs static N and D; run "
                          "attnres-specialize first"),
-           failure();
-  if (shape.numSources > kMaxSources || shape.width > kMaxWidth)
-    return op->emitError() << "attnres-lower-to-gpu supports N in [1, "
-                           << kMaxSources << "] and D in [1, " << kMaxWidth
-                           << "], got N = " << shape.numSources
-                           << ", D = " << shape.width,
            failure();
   if (vectorBytes != 4 && vectorBytes != 8 && vectorBytes != 16)
     return op->emitError() << "vector-bytes must be 4, 8 or 16, got "
@@ -116,11 +111,18 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   }
   layout.chunks = llvm::divideCeil(vectors, layout.threads);
   layout.fullChunks = vectors / layout.threads;
-  // A thread's tile: N rows of `chunks` vectors. Keep it in registers while
-  // it takes at most 64 32-bit registers.
-  int64_t tileBytes = layout.numSources * layout.chunks * layout.vectorElems *
-                      elemBytes;
-  layout.resident = resident == "on" || (resident == "auto" && tileBytes <= 256);
+  // The resident form keeps, per thread, the f32 tile (N rows of its lanes),
+  // w, (backward) dh and the c accumulators, and 2N partial sums. Use it
+  // while that fits the registers a thread of this CTA size can have.
+  int64_t lanes = layout.chunks * layout.vectorElems;
+  int64_t warps = layout.threads / kWarpSize;
+  // Registers are granted in steps of 8, at most 255: 248 usable.
+  int64_t registerCap = std::min<int64_t>(248, 65536 / (warps * kWarpSize)) / 8 * 8;
+  // Partial sums and their shuffled copies: 4N; addresses, indices: 64.
+  int64_t need = layout.numSources * lanes + lanes * (backward ? 3 : 1) +
+                 4 * layout.numSources + 64;
+  layout.resident = resident == "on" ||
+                    (resident == "auto" && need <= registerCap);
   return layout;
 }
 
@@ -254,15 +256,24 @@ public:
     body();
   }
 
+  /// Butterfly reduction over the warp (sum or max); every lane gets it.
+  Value warpReduce(Value value, bool max) {
+    for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      Value other = gpu::ShuffleOp::create(b, value, offset, kWarpSize,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      value = max ? Value(arith::MaximumFOp::create(b, value, other))
+                  : add(value, other);
+    }
+    return value;
+  }
+
   /// Sums every value of `partials` over the CTA; every thread gets the
   /// totals. `scratch` holds numWarps x partials.size() f32 in shared memory.
   SmallVector<Value> blockSum(ArrayRef<Value> partials, Value scratch) {
     SmallVector<Value> sums(partials);
     for (Value &sum : sums)
-      for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2)
-        sum = add(sum, gpu::ShuffleOp::create(b, sum, offset, kWarpSize,
-                                              gpu::ShuffleMode::XOR)
-                           .getShuffleResult());
+      sum = warpReduce(sum, /*max=*/false);
     if (layout.numWarps() == 1)
       return sums;
     int64_t count = sums.size();
@@ -362,20 +373,28 @@ public:
 /// shared-memory scratch of `scratchFloats` f32 if non-zero.
 gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                             StringRef name, TypeRange argTypes, int64_t threads,
-                            int64_t scratchFloats) {
+                            int64_t scratchFloats, int64_t scratchPointers = 0) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<Type> workgroup;
+  auto shared = gpu::AddressSpaceAttr::get(b.getContext(),
+                                           gpu::AddressSpace::Workgroup);
   if (scratchFloats > 0)
-    workgroup.push_back(MemRefType::get(
-        {scratchFloats}, b.getF32Type(), MemRefLayoutAttrInterface{},
-        gpu::AddressSpaceAttr::get(b.getContext(),
-                                   gpu::AddressSpace::Workgroup)));
+    workgroup.push_back(MemRefType::get({scratchFloats}, b.getF32Type(),
+                                        MemRefLayoutAttrInterface{}, shared));
+  if (scratchPointers > 0)
+    workgroup.push_back(MemRefType::get({scratchPointers}, b.getI64Type(),
+                                        MemRefLayoutAttrInterface{}, shared));
   auto kernel = gpu::GPUFuncOp::create(
       b, name, b.getFunctionType(argTypes, {}), workgroup);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   kernel.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+  // Let ptxas use every register one CTA per SM leaves it: left to itself
+  // it may aim for two CTAs and spill.
+  kernel->setAttr("nvvm.maxnreg",
+                  b.getI32IntegerAttr(static_cast<int32_t>(
+                      std::min<int64_t>(255, 65536 / threads / 8 * 8))));
   return kernel;
 }
 
@@ -475,8 +494,7 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
       SmallVector<Value> v = loadRow(e, sources[i], rowStart, layout.storage);
       partials.push_back(dotLanes(e, v, v));
       partials.push_back(dotLanes(e, w, v));
-      if (layout.resident)
-        tile.push_back(std::move(v));
+      tile.push_back(std::move(v));
     }
     SmallVector<Value> sums = e.blockSum(partials, scratch);
     SmallVector<Value> rstd, scores;
@@ -492,13 +510,10 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         e.storeScalar(rstdOut, e.addI(statStart, e.i64(i)), rstd[i]);
       }
     });
-    // Pass 2: h = sum_i alpha_i v_i (the tile again: registers or L2).
+    // Pass 2: h = sum_i alpha_i v_i from the tile in registers.
     SmallVector<Value> h;
     for (int64_t i = 0; i < n; ++i) {
-      SmallVector<Value> v = layout.resident
-                                 ? tile[i]
-                                 : loadRow(e, sources[i], rowStart, layout.storage);
-      for (auto [l, x] : llvm::enumerate(v)) {
+      for (auto [l, x] : llvm::enumerate(tile[i])) {
         Value term = e.mul(alpha[i], x);
         if (i == 0)
           h.push_back(term);
@@ -547,8 +562,7 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           SmallVector<Value> v = loadRow(e, sources[i], rowStart, layout.storage);
           partials.push_back(dotLanes(e, dh, v));
           partials.push_back(dotLanes(e, w, v));
-          if (layout.resident)
-            tile.push_back(std::move(v));
+          tile.push_back(std::move(v));
         }
         SmallVector<Value> sums = e.blockSum(partials, scratch);
         Value statStart = e.mulI(token, e.i64(n));
@@ -570,12 +584,8 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           Value coefW = e.mul(ds, rstd[i]);
           Value coefV = e.mul(e.f32(-invWidth),
                               e.mul(e.mul(coefW, score), rstd[i]));
-          SmallVector<Value> v = layout.resident
-                                     ? tile[i]
-                                     : loadRow(e, sources[i], rowStart,
-                                               layout.storage);
           SmallVector<Value> dv;
-          for (auto [l, x] : llvm::enumerate(v)) {
+          for (auto [l, x] : llvm::enumerate(tile[i])) {
             dv.push_back(e.add(e.add(e.mul(alpha[i], dh[l]), e.mul(coefW, w[l])),
                                e.mul(coefV, x)));
             next[l] = e.add(next[l], e.mul(coefW, x));
@@ -585,6 +595,300 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         return next;
       });
   // This CTA's row of partial sums of c.
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  storeRow(e, partialsOut, e.mulI(block, e.i64(layout.width)), b.getF32Type(),
+           c);
+  finishKernel(b);
+}
+
+//===----------------------------------------------------------------------===//
+// Streaming form: rows are visited in scf.for loops (not unrolled), so the
+// registers a thread needs do not grow with N. Row pointers come from a table
+// in shared memory; per-row partial sums go to shared memory right after
+// their warp reduction; warp 0 turns the totals into per-row coefficients.
+//===----------------------------------------------------------------------===//
+
+/// Shared-memory layout of the streaming kernels (f32 words).
+struct StreamScratch {
+  int64_t numSources, numWarps;
+  int64_t partials() const { return 0; }                      // [warps][2N]
+  int64_t totals() const { return numWarps * 2 * numSources; } // [2N]
+  int64_t coef(int k) const { return totals() + (2 + k) * numSources; } // [N]
+  int64_t size() const { return totals() + 5 * numSources; }
+};
+
+class StreamEmitter {
+public:
+  StreamEmitter(KernelEmitter &e, gpu::GPUFuncOp kernel)
+      : e(e), b(e.b), n(e.layout.numSources),
+        scratch{e.layout.numSources, e.layout.numWarps()},
+        floats(kernel.getWorkgroupAttributions()[0]),
+        pointers(kernel.getWorkgroupAttributions()[1]) {}
+
+  Value index(Value i64Value) { return e.toIndex(i64Value); }
+  Value loadF(int64_t base, Value offset) {
+    return memref::LoadOp::create(b, floats,
+                                  ValueRange{index(e.addI(e.i64(base), offset))});
+  }
+  void storeF(int64_t base, Value offset, Value value) {
+    memref::StoreOp::create(b, value, floats,
+                            ValueRange{index(e.addI(e.i64(base), offset))});
+  }
+
+  /// Thread 0 writes the row pointers into the table; then a barrier.
+  void fillPointerTable(ValueRange rowPointers) {
+    e.emitIf(e.isThreadZero, [&] {
+      for (auto [i, ptr] : llvm::enumerate(rowPointers))
+        memref::StoreOp::create(
+            b, LLVM::PtrToIntOp::create(b, b.getI64Type(), ptr), pointers,
+            ValueRange{arith::ConstantIndexOp::create(b, i)});
+    });
+    gpu::BarrierOp::create(b);
+  }
+  Value rowPointer(Value slot) {
+    Value bits = memref::LoadOp::create(b, pointers, ValueRange{index(slot)});
+    return LLVM::IntToPtrOp::create(b, e.ptr(), bits);
+  }
+
+  /// scf.for over rows 0..N-1 carrying `init`; body gets the row (i64).
+  SmallVector<Value>
+  rowLoop(ValueRange init,
+          llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto loop = scf::ForOp::create(b, arith::ConstantIndexOp::create(b, 0),
+                                   arith::ConstantIndexOp::create(b, n),
+                                   arith::ConstantIndexOp::create(b, 1), init);
+    OpBuilder::InsertionGuard guard(b);
+    if (init.empty())
+      loop.getBody()->getTerminator()->erase();
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> next =
+        body(e.toI64(loop.getInductionVar()), loop.getRegionIterArgs());
+    scf::YieldOp::create(b, next);
+    return loop.getResults();
+  }
+
+  /// Warp-reduces the two partial sums of `row` and stores them (lane 0).
+  void publishPartials(Value row, Value first, Value second) {
+    SmallVector<Value> sums = {first, second};
+    for (Value &sum : sums)
+      sum = warpReduce(sum, /*max=*/false);
+    Value isLaneZero =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.lane, e.i64(0));
+    e.emitIf(isLaneZero, [&] {
+      Value slot = e.addI(e.mulI(e.warp, e.i64(2 * n)), e.mulI(row, e.i64(2)));
+      storeF(scratch.partials(), slot, sums[0]);
+      storeF(scratch.partials(), e.addI(slot, e.i64(1)), sums[1]);
+    });
+  }
+
+  /// After the row loop: totals[j] = sum over warps of partials[w][j].
+  void sumPartials() {
+    gpu::BarrierOp::create(b);
+    Value active = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.tid,
+                                         e.i64(2 * n));
+    e.emitIf(active, [&] {
+      Value total;
+      for (int64_t w = 0; w < scratch.numWarps; ++w) {
+        Value part = loadF(scratch.partials() + w * 2 * n, e.tid);
+        total = total ? e.add(total, part) : part;
+      }
+      storeF(scratch.totals(), e.tid, total);
+    });
+    gpu::BarrierOp::create(b);
+  }
+
+  Value warpReduce(Value value, bool max) { return e.warpReduce(value, max); }
+
+  /// Runs `body` in warp 0 for the rows lane and lane + 32 (those < N);
+  /// `body` gets the row (clamped into range) and its validity.
+  void inWarpZero(llvm::function_ref<void(ArrayRef<Value>, ArrayRef<Value>)> body) {
+    Value isWarpZero =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.warp, e.i64(0));
+    e.emitIf(isWarpZero, [&] {
+      SmallVector<Value> rows, valid;
+      for (int64_t base = 0; base < n; base += kWarpSize) {
+        Value row = e.addI(e.lane, e.i64(base));
+        valid.push_back(arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                              row, e.i64(n)));
+        rows.push_back(arith::MinSIOp::create(b, row, e.i64(n - 1)));
+      }
+      body(rows, valid);
+    });
+    gpu::BarrierOp::create(b);
+  }
+
+  Value select(Value cond, Value x, Value y) {
+    return arith::SelectOp::create(b, cond, x, y);
+  }
+  /// Warp sum of the values where `valid` holds.
+  Value maskedSum(ArrayRef<Value> values, ArrayRef<Value> valid) {
+    Value sum = e.f32(0.0);
+    for (auto [v, ok] : llvm::zip_equal(values, valid))
+      sum = e.add(sum, select(ok, v, e.f32(0.0)));
+    return warpReduce(sum, /*max=*/false);
+  }
+
+  KernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  int64_t n;
+  StreamScratch scratch;
+  Value floats, pointers;
+};
+
+void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                          StringRef name, float eps, const TileLayout &layout) {
+  KernelEmitter e(b, layout);
+  const int64_t n = layout.numSources;
+  StreamScratch scratch{n, layout.numWarps()};
+  auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
+                             layout.threads, scratch.size(), n);
+  setVectorElems(kernel, layout.vectorElems);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  Value query = args[n], norm = args[n + 1], hOut = args[n + 2],
+        alphaOut = args[n + 3], rstdOut = args[n + 4], numTokens = args[n + 5];
+  e.beginKernel();
+  StreamEmitter s(e, kernel);
+  s.fillPointerTable(args.take_front(n));
+  SmallVector<Value> w = loadWeights(e, query, norm);
+
+  e.tokenLoop(numTokens, {}, [&](Value token, ValueRange) {
+    Value rowStart = e.mulI(token, e.i64(layout.width));
+    // Pass 1: per row, sum of squares and w . v.
+    s.rowLoop({}, [&](Value row, ValueRange) {
+      SmallVector<Value> v = loadRow(e, s.rowPointer(row), rowStart, layout.storage);
+      s.publishPartials(row, dotLanes(e, v, v), dotLanes(e, w, v));
+      return SmallVector<Value>{};
+    });
+    s.sumPartials();
+    // Warp 0: rstd, scores and the softmax over depth.
+    s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
+      SmallVector<Value> rstd, scores;
+      Value maxScore = e.f32(-INFINITY);
+      for (auto [row, ok] : llvm::zip_equal(rows, valid)) {
+        Value twice = e.mulI(row, e.i64(2));
+        rstd.push_back(e.rstdOf(s.loadF(scratch.totals(), twice), eps));
+        scores.push_back(e.mul(rstd.back(), s.loadF(scratch.totals(),
+                                                    e.addI(twice, e.i64(1)))));
+        maxScore = arith::MaximumFOp::create(
+            b, maxScore, s.select(ok, scores.back(), e.f32(-INFINITY)));
+      }
+      maxScore = s.warpReduce(maxScore, /*max=*/true);
+      SmallVector<Value> exps;
+      for (Value score : scores)
+        exps.push_back(e.nvvmIntrinsic(
+            "llvm.nvvm.ex2.approx.f32",
+            e.mul(e.sub(score, maxScore), e.f32(M_LOG2E))));
+      Value inverse = e.div(e.f32(1.0), s.maskedSum(exps, valid));
+      Value statStart = e.mulI(token, e.i64(n));
+      for (auto [k, row] : llvm::enumerate(rows)) {
+        Value alpha = e.mul(exps[k], inverse);
+        e.emitIf(valid[k], [&] {
+          s.storeF(scratch.coef(0), row, alpha);
+          e.storeScalar(alphaOut, e.addI(statStart, row), alpha);
+          e.storeScalar(rstdOut, e.addI(statStart, row), rstd[k]);
+        });
+      }
+    });
+    // Pass 2: h = sum_i alpha_i v_i.
+    SmallVector<Value> zeros(layout.chunks * layout.vectorElems, e.f32(0.0));
+    SmallVector<Value> h = s.rowLoop(zeros, [&](Value row, ValueRange acc) {
+      Value alpha = s.loadF(scratch.coef(0), row);
+      SmallVector<Value> v = loadRow(e, s.rowPointer(row), rowStart, layout.storage);
+      SmallVector<Value> next;
+      for (auto [a, x] : llvm::zip_equal(acc, v))
+        next.push_back(e.add(a, e.mul(alpha, x)));
+      return next;
+    });
+    storeRow(e, hOut, rowStart, layout.storage, h);
+    return SmallVector<Value>{};
+  });
+  finishKernel(b);
+}
+
+void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                           StringRef name, const TileLayout &layout) {
+  KernelEmitter e(b, layout);
+  const int64_t n = layout.numSources;
+  StreamScratch scratch{n, layout.numWarps()};
+  auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
+                             layout.threads, scratch.size(), 2 * n);
+  setVectorElems(kernel, layout.vectorElems);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  Value gradH = args[0];
+  Value query = args[n + 1], norm = args[n + 2], alphaIn = args[n + 3],
+        rstdIn = args[n + 4];
+  Value partialsOut = args[2 * n + 5], numTokens = args[2 * n + 6];
+  e.beginKernel();
+  StreamEmitter s(e, kernel);
+  // Slots 0..N-1: sources, N..2N-1: their gradients.
+  SmallVector<Value> table(args.slice(1, n));
+  llvm::append_range(table, args.slice(n + 5, n));
+  s.fillPointerTable(table);
+  SmallVector<Value> w = loadWeights(e, query, norm);
+  const float invWidth = 1.0f / static_cast<float>(layout.width);
+
+  SmallVector<Value> zeros(w.size(), e.f32(0.0));
+  SmallVector<Value> c = e.tokenLoop(
+      numTokens, zeros, [&](Value token, ValueRange carried) {
+        Value rowStart = e.mulI(token, e.i64(layout.width));
+        SmallVector<Value> dh = loadRow(e, gradH, rowStart, layout.storage);
+        // Pass 1: dalpha_i = dh . v_i and u_i = w . v_i.
+        s.rowLoop({}, [&](Value row, ValueRange) {
+          SmallVector<Value> v =
+              loadRow(e, s.rowPointer(row), rowStart, layout.storage);
+          s.publishPartials(row, dotLanes(e, dh, v), dotLanes(e, w, v));
+          return SmallVector<Value>{};
+        });
+        s.sumPartials();
+        // Warp 0: ds_i and the coefficients of dv (exact sum_j alpha_j
+        // dalpha_j from the reductions, not dh . h).
+        s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
+          Value statStart = e.mulI(token, e.i64(n));
+          SmallVector<Value> alpha, rstd, dalpha, u, weighted;
+          for (Value row : rows) {
+            Value twice = e.mulI(row, e.i64(2));
+            alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
+            rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
+            dalpha.push_back(s.loadF(scratch.totals(), twice));
+            u.push_back(s.loadF(scratch.totals(), e.addI(twice, e.i64(1))));
+            weighted.push_back(e.mul(alpha.back(), dalpha.back()));
+          }
+          Value mean = s.maskedSum(weighted, valid);
+          for (auto [k, row] : llvm::enumerate(rows)) {
+            Value ds = e.mul(alpha[k], e.sub(dalpha[k], mean));
+            Value coefW = e.mul(ds, rstd[k]);
+            Value score = e.mul(rstd[k], u[k]);
+            Value coefV = e.mul(e.f32(-invWidth),
+                                e.mul(e.mul(coefW, score), rstd[k]));
+            e.emitIf(valid[k], [&] {
+              s.storeF(scratch.coef(0), row, alpha[k]);
+              s.storeF(scratch.coef(1), row, coefW);
+              s.storeF(scratch.coef(2), row, coefV);
+            });
+          }
+        });
+        // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
+        return s.rowLoop(carried, [&](Value row, ValueRange acc) {
+          Value alpha = s.loadF(scratch.coef(0), row);
+          Value coefW = s.loadF(scratch.coef(1), row);
+          Value coefV = s.loadF(scratch.coef(2), row);
+          SmallVector<Value> v =
+              loadRow(e, s.rowPointer(row), rowStart, layout.storage);
+          SmallVector<Value> dv, next;
+          for (auto [l, x] : llvm::enumerate(v)) {
+            dv.push_back(e.add(e.add(e.mul(alpha, dh[l]), e.mul(coefW, w[l])),
+                               e.mul(coefV, x)));
+            next.push_back(e.add(acc[l], e.mul(coefW, x)));
+          }
+          storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
+                   layout.storage, dv);
+          return next;
+        });
+      });
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   storeRow(e, partialsOut, e.mulI(block, e.i64(layout.width)), b.getF32Type(),
            c);
@@ -726,7 +1030,11 @@ struct AttnResLowerToGPUPass
           resident);
       if (failed(layout))
         return failure();
-      emitForward(b, module, name, forward.getEps().convertToFloat(), *layout);
+      float eps = forward.getEps().convertToFloat();
+      if (layout->resident)
+        emitForward(b, module, name, eps, *layout);
+      else
+        emitForwardStreaming(b, module, name, eps, *layout);
       return success();
     }
     auto backward = cast<BackwardOp>(fused);
@@ -738,7 +1046,10 @@ struct AttnResLowerToGPUPass
         resident);
     if (failed(layout))
       return failure();
-    emitBackward(b, module, name, *layout);
+    if (layout->resident)
+      emitBackward(b, module, name, *layout);
+    else
+      emitBackwardStreaming(b, module, name, *layout);
     emitReduce(b, module, (name + "_reduce").str(), *layout,
                elementOf(backward.getGradQuery()),
                elementOf(backward.getGradNormWeight()));

@@ -1,0 +1,1 @@
+%%% @@ !! ]]] {{ attnres.forward ( -> :: 0x 1e99999 #attnres< ^bb

@@ -1,0 +1,3 @@
+func.func @fÿþ(%v: tensor<8x?x64xbf16>) {
+  return
+}

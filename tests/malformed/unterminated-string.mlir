@@ -1,0 +1,2 @@
+func.func @f() attributes {note = "no end
+}
