@@ -84,12 +84,12 @@ llvm::Expected<CpuTensorType> tensorTypeOf(Type type, StringRef function,
 }
 
 void registerDialects(DialectRegistry &registry) {
-  registry.insert<mlir::attnres::AttnResDialect, affine::AffineDialect,
-                  arith::ArithDialect, bufferization::BufferizationDialect,
-                  cf::ControlFlowDialect, func::FuncDialect,
-                  linalg::LinalgDialect, LLVM::LLVMDialect, math::MathDialect,
-                  memref::MemRefDialect, scf::SCFDialect,
-                  tensor::TensorDialect, ub::UBDialect>();
+  registry
+      .insert<mlir::attnres::AttnResDialect, affine::AffineDialect,
+              arith::ArithDialect, bufferization::BufferizationDialect,
+              cf::ControlFlowDialect, func::FuncDialect, linalg::LinalgDialect,
+              LLVM::LLVMDialect, math::MathDialect, memref::MemRefDialect,
+              scf::SCFDialect, tensor::TensorDialect, ub::UBDialect>();
   // One-shot bufferization and the ownership-based deallocation find their
   // per-op behaviour through these external models.
   arith::registerBufferizableOpInterfaceExternalModels(registry);
@@ -212,8 +212,8 @@ CpuKernel::compileSource(llvm::StringRef source) {
     CpuFunction signature;
     signature.name = function.getSymName().str();
     for (auto [i, type] : llvm::enumerate(function.getArgumentTypes())) {
-      auto tensor = tensorTypeOf(type, signature.name,
-                                 "argument #" + std::to_string(i));
+      auto tensor =
+          tensorTypeOf(type, signature.name, "argument #" + std::to_string(i));
       if (!tensor)
         return tensor.takeError();
       signature.arguments.push_back(*tensor);
@@ -244,17 +244,16 @@ CpuKernel::compileSource(llvm::StringRef source) {
   auto codegenMachine = hostBuilder->createTargetMachine();
   if (!codegenMachine)
     return codegenMachine.takeError();
-  auto optimizer =
-      makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
-                                optimizerMachine->get());
+  auto optimizer = makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0,
+                                             optimizerMachine->get());
   ExecutionEngineOptions options;
   options.transformer = optimizer;
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
   // No debugger or profiler hooks: they register every object globally.
   options.enableGDBNotificationListener = false;
   options.enablePerfNotificationListener = false;
-  auto engine = ExecutionEngine::create(*module, options,
-                                        std::move(*codegenMachine));
+  auto engine =
+      ExecutionEngine::create(*module, options, std::move(*codegenMachine));
   if (!engine)
     return engine.takeError();
   kernel->engine = std::move(*engine);
@@ -265,9 +264,9 @@ CpuKernel::compileSource(llvm::StringRef source) {
       return entry.takeError();
     kernel->entries.push_back(*entry);
   }
-  kernel->seconds = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+  kernel->seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return kernel;
 }
 
@@ -287,12 +286,11 @@ llvm::Error CpuKernel::run(llvm::StringRef name,
   auto entry = entries[function - functionList.data()];
   if (inputs.size() != function->arguments.size() ||
       outputs.size() != function->results.size())
-    return error("'" + name + "' takes " +
-                 std::to_string(function->arguments.size()) +
-                 " inputs and returns " +
-                 std::to_string(function->results.size()) + " results; got " +
-                 std::to_string(inputs.size()) + " inputs and " +
-                 std::to_string(outputs.size()) + " outputs");
+    return error(
+        "'" + name + "' takes " + std::to_string(function->arguments.size()) +
+        " inputs and returns " + std::to_string(function->results.size()) +
+        " results; got " + std::to_string(inputs.size()) + " inputs and " +
+        std::to_string(outputs.size()) + " outputs");
 
   auto check = [&](const CpuTensorType &expected, DType dtype,
                    llvm::ArrayRef<int64_t> shape, const void *data,
@@ -406,8 +404,7 @@ llvm::Error CpuKernel::backward(int64_t numTokens, const void *gradH,
                                 const void *values, const float *query,
                                 const float *normWeight, const float *alpha,
                                 const float *rstd, void *gradValues,
-                                float *gradQuery,
-                                float *gradNormWeight) const {
+                                float *gradQuery, float *gradNormWeight) const {
   if (!spec || spec->direction != Direction::Backward)
     return error("backward() needs a kernel compiled from a backward spec");
   int64_t n = spec->numSources, d = spec->width;

@@ -90,17 +90,16 @@ public:
   /// Forward of a spec-compiled kernel on M = numTokens tokens:
   /// values [N, M, D] and h [M, D] in the spec's dtype; query, normWeight
   /// [D]; alpha, rstd [M, N].
-  llvm::Error forward(int64_t numTokens, const void *values,
-                      const float *query, const float *normWeight, void *h,
-                      float *alpha, float *rstd) const;
+  llvm::Error forward(int64_t numTokens, const void *values, const float *query,
+                      const float *normWeight, void *h, float *alpha,
+                      float *rstd) const;
 
   /// Backward of a spec-compiled kernel: gradH [M, D] and gradValues
   /// [N, M, D] in the spec's dtype; gradQuery, gradNormWeight [D] f32.
-  llvm::Error backward(int64_t numTokens, const void *gradH,
-                       const void *values, const float *query,
-                       const float *normWeight, const float *alpha,
-                       const float *rstd, void *gradValues, float *gradQuery,
-                       float *gradNormWeight) const;
+  llvm::Error backward(int64_t numTokens, const void *gradH, const void *values,
+                       const float *query, const float *normWeight,
+                       const float *alpha, const float *rstd, void *gradValues,
+                       float *gradQuery, float *gradNormWeight) const;
 
   /// The functions of the program, in source order.
   const std::vector<CpuFunction> &functions() const { return functionList; }

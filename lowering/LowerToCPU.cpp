@@ -125,8 +125,7 @@ public:
     if (!type.isDynamicDim(2))
       return f32(static_cast<double>(type.getDimSize(2)));
     Value width = tensor::DimOp::create(b, loc, values, 2);
-    Value asInt =
-        arith::IndexCastUIOp::create(b, loc, b.getI64Type(), width);
+    Value asInt = arith::IndexCastUIOp::create(b, loc, b.getI64Type(), width);
     return arith::UIToFPOp::create(b, loc, b.getF32Type(), asInt);
   }
 
@@ -163,7 +162,8 @@ Value emitWeightedSum(Emitter &e, const Extents &x, Value values, Value query,
   Value acc = e.filled(x.mn(), 0.0);
   return e.generic(
       {values, query, normWeight}, acc,
-      {e.map(3, {1, 0, 2}), queryMap(e, query), e.map(3, {2}), e.map(3, {0, 1})},
+      {e.map(3, {1, 0, 2}), queryMap(e, query), e.map(3, {2}),
+       e.map(3, {0, 1})},
       {kPar, kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
         Value w = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[1]),
                                         e.toF32(nb, a[2]));
@@ -187,14 +187,14 @@ Value emitStatEpilogue(Emitter &e, RankedTensorType type, const Extents &x,
 // rstd[m, n] = 1 / sqrt(sum_d v^2 / D + eps)
 SmallVector<Value> lower(RmsRstdOp op, Emitter &e) {
   Extents x = extentsOf(e.b, e.loc, op.getValues());
-  Value sumSq = e.generic(
-      {op.getValues()}, e.filled(x.mn(), 0.0),
-      {e.map(3, {1, 0, 2}), e.map(3, {0, 1})}, {kPar, kPar, kRed},
-      [&](OpBuilder &nb, ValueRange a) -> Value {
-        Value v = e.toF32(nb, a[0]);
-        Value sq = arith::MulFOp::create(nb, e.loc, v, v);
-        return arith::AddFOp::create(nb, e.loc, a[1], sq);
-      });
+  Value sumSq =
+      e.generic({op.getValues()}, e.filled(x.mn(), 0.0),
+                {e.map(3, {1, 0, 2}), e.map(3, {0, 1})}, {kPar, kPar, kRed},
+                [&](OpBuilder &nb, ValueRange a) -> Value {
+                  Value v = e.toF32(nb, a[0]);
+                  Value sq = arith::MulFOp::create(nb, e.loc, v, v);
+                  return arith::AddFOp::create(nb, e.loc, a[1], sq);
+                });
   Value width = e.widthAsF32(op.getValues());
   Value eps = e.f32(op.getEpsAttr().getValueAsDouble());
   Value one = e.f32(1.0);
@@ -211,13 +211,13 @@ SmallVector<Value> lower(RmsRstdOp op, Emitter &e) {
 // s[m, n] = rstd[m, n] * sum_d q[d] g[d] v[n, m, d]
 SmallVector<Value> lower(ScoreOp op, Emitter &e) {
   Extents x = extentsOf(e.b, e.loc, op.getValues());
-  Value u = emitWeightedSum(e, x, op.getValues(), op.getQuery(),
-                            op.getNormWeight());
-  return {emitStatEpilogue(
-      e, tensorType(op.getScores()), x, {op.getRstd(), u},
-      [&](OpBuilder &nb, ValueRange a) -> Value {
-        return arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]), a[1]);
-      })};
+  Value u =
+      emitWeightedSum(e, x, op.getValues(), op.getQuery(), op.getNormWeight());
+  return {emitStatEpilogue(e, tensorType(op.getScores()), x, {op.getRstd(), u},
+                           [&](OpBuilder &nb, ValueRange a) -> Value {
+                             return arith::MulFOp::create(
+                                 nb, e.loc, e.toF32(nb, a[0]), a[1]);
+                           })};
 }
 
 // alpha[m, n] = exp(s - max_n s) / sum_n exp(s - max_n s)
@@ -227,29 +227,29 @@ SmallVector<Value> lower(DepthSoftmaxOp op, Emitter &e) {
   Extents x{mn[1], mn[0], OpFoldResult()};
   SmallVector<OpFoldResult> m{mn[0]};
   AffineMap row = e.map(2, {0, 1}), token = e.map(2, {0});
-  Value max = e.generic({scores}, e.filled(m, -std::numeric_limits<double>::infinity()),
-                        {row, token}, {kPar, kRed},
-                        [&](OpBuilder &nb, ValueRange a) -> Value {
-                          return arith::MaximumFOp::create(
-                              nb, e.loc, a[1], e.toF32(nb, a[0]));
-                        });
+  Value max = e.generic(
+      {scores}, e.filled(m, -std::numeric_limits<double>::infinity()),
+      {row, token}, {kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
+        return arith::MaximumFOp::create(nb, e.loc, a[1], e.toF32(nb, a[0]));
+      });
   auto shiftedExp = [&](OpBuilder &nb, Value s, Value rowMax) -> Value {
     Value shifted = arith::SubFOp::create(nb, e.loc, e.toF32(nb, s), rowMax);
     return math::ExpOp::create(nb, e.loc, shifted);
   };
-  Value sum = e.generic({scores, max}, e.filled(m, 0.0), {row, token, token},
-                        {kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
-                          return arith::AddFOp::create(
-                              nb, e.loc, a[2], shiftedExp(nb, a[0], a[1]));
-                        });
+  Value sum =
+      e.generic({scores, max}, e.filled(m, 0.0), {row, token, token},
+                {kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
+                  return arith::AddFOp::create(nb, e.loc, a[2],
+                                               shiftedExp(nb, a[0], a[1]));
+                });
   auto type = tensorType(op.getAlpha());
-  return {e.generic({scores, max, sum}, e.empty(type, x.mn()),
-                    {row, token, token, row}, {kPar, kPar},
-                    [&](OpBuilder &nb, ValueRange a) -> Value {
-                      Value p = arith::DivFOp::create(
-                          nb, e.loc, shiftedExp(nb, a[0], a[1]), a[2]);
-                      return e.fromF32(nb, p, type.getElementType());
-                    })};
+  return {e.generic(
+      {scores, max, sum}, e.empty(type, x.mn()), {row, token, token, row},
+      {kPar, kPar}, [&](OpBuilder &nb, ValueRange a) -> Value {
+        Value p =
+            arith::DivFOp::create(nb, e.loc, shiftedExp(nb, a[0], a[1]), a[2]);
+        return e.fromF32(nb, p, type.getElementType());
+      })};
 }
 
 /// Rounds an f32 tensor of `sizes` elementwise to `type`; returns `acc`
@@ -275,13 +275,14 @@ SmallVector<Value> lower(MixOp op, Emitter &e) {
   Extents x = extentsOf(e.b, e.loc, op.getValues());
   auto type = tensorType(op.getH());
   Value acc = e.filled(type.clone(e.b.getF32Type()), x.md(), 0.0);
-  acc = e.generic({op.getAlpha(), op.getValues()}, acc,
-                  {e.map(3, {0, 1}), e.map(3, {1, 0, 2}), e.map(3, {0, 2})},
-                  {kPar, kRed, kPar}, [&](OpBuilder &nb, ValueRange a) -> Value {
-                    Value av = arith::MulFOp::create(
-                        nb, e.loc, e.toF32(nb, a[0]), e.toF32(nb, a[1]));
-                    return arith::AddFOp::create(nb, e.loc, a[2], av);
-                  });
+  acc =
+      e.generic({op.getAlpha(), op.getValues()}, acc,
+                {e.map(3, {0, 1}), e.map(3, {1, 0, 2}), e.map(3, {0, 2})},
+                {kPar, kRed, kPar}, [&](OpBuilder &nb, ValueRange a) -> Value {
+                  Value av = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]),
+                                                   e.toF32(nb, a[1]));
+                  return arith::AddFOp::create(nb, e.loc, a[2], av);
+                });
   return {roundTo(e, acc, type, x.md())};
 }
 
@@ -289,15 +290,15 @@ SmallVector<Value> lower(MixOp op, Emitter &e) {
 SmallVector<Value> lower(MixGradOp op, Emitter &e) {
   Extents x = extentsOf(e.b, e.loc, op.getValues());
   auto gradAlphaType = tensorType(op.getGradAlpha());
-  Value dot = e.generic(
-      {op.getGradH(), op.getValues()},
-      e.filled(gradAlphaType.clone(e.b.getF32Type()), x.mn(), 0.0),
-      {e.map(3, {0, 2}), e.map(3, {1, 0, 2}), e.map(3, {0, 1})},
-      {kPar, kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
-        Value dv = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]),
-                                         e.toF32(nb, a[1]));
-        return arith::AddFOp::create(nb, e.loc, a[2], dv);
-      });
+  Value dot =
+      e.generic({op.getGradH(), op.getValues()},
+                e.filled(gradAlphaType.clone(e.b.getF32Type()), x.mn(), 0.0),
+                {e.map(3, {0, 2}), e.map(3, {1, 0, 2}), e.map(3, {0, 1})},
+                {kPar, kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
+                  Value dv = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]),
+                                                   e.toF32(nb, a[1]));
+                  return arith::AddFOp::create(nb, e.loc, a[2], dv);
+                });
   auto gradValuesType = tensorType(op.getGradValues());
   Value gradValues = e.generic(
       {op.getAlpha(), op.getGradH()}, e.empty(gradValuesType, x.nmd()),
@@ -316,23 +317,21 @@ SmallVector<Value> lower(DepthSoftmaxGradOp op, Emitter &e) {
   SmallVector<OpFoldResult> mn = tensor::getMixedSizes(e.b, e.loc, alpha);
   Extents x{mn[1], mn[0], OpFoldResult()};
   AffineMap row = e.map(2, {0, 1}), token = e.map(2, {0});
-  Value dot = e.generic({alpha, gradAlpha}, e.filled({mn[0]}, 0.0),
-                        {row, row, token}, {kPar, kRed},
-                        [&](OpBuilder &nb, ValueRange a) -> Value {
-                          Value p = arith::MulFOp::create(
-                              nb, e.loc, e.toF32(nb, a[0]), e.toF32(nb, a[1]));
-                          return arith::AddFOp::create(nb, e.loc, a[2], p);
-                        });
+  Value dot =
+      e.generic({alpha, gradAlpha}, e.filled({mn[0]}, 0.0), {row, row, token},
+                {kPar, kRed}, [&](OpBuilder &nb, ValueRange a) -> Value {
+                  Value p = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]),
+                                                  e.toF32(nb, a[1]));
+                  return arith::AddFOp::create(nb, e.loc, a[2], p);
+                });
   auto type = tensorType(op.getGradScores());
-  return {e.generic({alpha, gradAlpha, dot}, e.empty(type, x.mn()),
-                    {row, row, token, row}, {kPar, kPar},
-                    [&](OpBuilder &nb, ValueRange a) -> Value {
-                      Value diff = arith::SubFOp::create(
-                          nb, e.loc, e.toF32(nb, a[1]), a[2]);
-                      Value ds = arith::MulFOp::create(
-                          nb, e.loc, e.toF32(nb, a[0]), diff);
-                      return e.fromF32(nb, ds, type.getElementType());
-                    })};
+  return {e.generic(
+      {alpha, gradAlpha, dot}, e.empty(type, x.mn()), {row, row, token, row},
+      {kPar, kPar}, [&](OpBuilder &nb, ValueRange a) -> Value {
+        Value diff = arith::SubFOp::create(nb, e.loc, e.toF32(nb, a[1]), a[2]);
+        Value ds = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]), diff);
+        return e.fromF32(nb, ds, type.getElementType());
+      })};
 }
 
 // dv[n, m, d] = ds r w[d];  dr = ds u;  c[d] = sum_m sum_n ds r v;
@@ -343,25 +342,25 @@ SmallVector<Value> lower(ScoreGradOp op, Emitter &e) {
   Value query = op.getQuery(), normWeight = op.getNormWeight();
   Extents x = extentsOf(e.b, e.loc, values);
   auto gradValuesType = tensorType(op.getGradValues());
-  Value gradValues = e.generic(
-      {ds, rstd, query, normWeight}, e.empty(gradValuesType, x.nmd()),
-      {e.map(3, {0, 1}), e.map(3, {0, 1}), queryMap(e, query), e.map(3, {2}),
-       e.map(3, {1, 0, 2})},
-      {kPar, kPar, kPar}, [&](OpBuilder &nb, ValueRange a) -> Value {
-        Value dsr = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]),
-                                          e.toF32(nb, a[1]));
-        Value w = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[2]),
-                                        e.toF32(nb, a[3]));
-        return e.fromF32(nb, arith::MulFOp::create(nb, e.loc, dsr, w),
-                         gradValuesType.getElementType());
-      });
+  Value gradValues =
+      e.generic({ds, rstd, query, normWeight}, e.empty(gradValuesType, x.nmd()),
+                {e.map(3, {0, 1}), e.map(3, {0, 1}), queryMap(e, query),
+                 e.map(3, {2}), e.map(3, {1, 0, 2})},
+                {kPar, kPar, kPar}, [&](OpBuilder &nb, ValueRange a) -> Value {
+                  Value dsr = arith::MulFOp::create(
+                      nb, e.loc, e.toF32(nb, a[0]), e.toF32(nb, a[1]));
+                  Value w = arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[2]),
+                                                  e.toF32(nb, a[3]));
+                  return e.fromF32(nb, arith::MulFOp::create(nb, e.loc, dsr, w),
+                                   gradValuesType.getElementType());
+                });
 
   Value u = emitWeightedSum(e, x, values, query, normWeight);
-  Value gradRstd = emitStatEpilogue(
-      e, tensorType(op.getGradRstd()), x, {ds, u},
-      [&](OpBuilder &nb, ValueRange a) -> Value {
-        return arith::MulFOp::create(nb, e.loc, e.toF32(nb, a[0]), a[1]);
-      });
+  Value gradRstd = emitStatEpilogue(e, tensorType(op.getGradRstd()), x, {ds, u},
+                                    [&](OpBuilder &nb, ValueRange a) -> Value {
+                                      return arith::MulFOp::create(
+                                          nb, e.loc, e.toF32(nb, a[0]), a[1]);
+                                    });
 
   // c over the tokens: reduce m too for a learned query [D]; keep m for one
   // query per token [M, D] and reduce it in dg only.
@@ -405,8 +404,8 @@ SmallVector<Value> lower(ScoreGradOp op, Emitter &e) {
     Value acc = e.filled(gradNormType.clone(e.b.getF32Type()), d, 0.0);
     acc = e.generic({query, c}, acc, {cId, cId, e.map(2, {1})}, {kRed, kPar},
                     [&](OpBuilder &nb, ValueRange a) -> Value {
-                      Value p = arith::MulFOp::create(
-                          nb, e.loc, e.toF32(nb, a[0]), a[1]);
+                      Value p = arith::MulFOp::create(nb, e.loc,
+                                                      e.toF32(nb, a[0]), a[1]);
                       return arith::AddFOp::create(nb, e.loc, a[2], p);
                     });
     gradNorm = roundTo(e, acc, gradNormType, d);
@@ -492,8 +491,9 @@ struct AttnResLowerToCPUPass
                     builder.getUnitAttr());
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
         if (isa<TensorType>(func.getArgument(i).getType()))
-          func.setArgAttr(i, bufferization::BufferizationDialect::kWritableAttrName,
-                          builder.getBoolAttr(false));
+          func.setArgAttr(
+              i, bufferization::BufferizationDialect::kWritableAttrName,
+              builder.getBoolAttr(false));
     });
   }
 };

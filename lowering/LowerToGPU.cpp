@@ -63,6 +63,15 @@ struct TileLayout {
   int64_t numWarps() const { return threads / kWarpSize; }
 };
 
+/// Registers per thread that still let one CTA of `threads` launch: the
+/// 64 K register file shared by warps allocated in groups of four, granted
+/// in steps of 8. (An uneven warp count at the full 65536 / threads share
+/// fails to launch with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES on an H100.)
+int64_t registerBudget(int64_t threads) {
+  return std::min<int64_t>(248, 65536 / llvm::alignTo(threads, 4 * kWarpSize)) /
+         8 * 8;
+}
+
 /// Picks the thread mapping of D: the widest vector that divides D and fits
 /// `vectorBytes`, and enough threads that each owns about two vectors a row.
 FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
@@ -115,14 +124,23 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // w, (backward) dh and the c accumulators, and 2N partial sums. Use it
   // while that fits the registers a thread of this CTA size can have.
   int64_t lanes = layout.chunks * layout.vectorElems;
-  int64_t warps = layout.threads / kWarpSize;
-  // Registers are granted in steps of 8, at most 255: 248 usable.
-  int64_t registerCap = std::min<int64_t>(248, 65536 / (warps * kWarpSize)) / 8 * 8;
+  int64_t registerCap = registerBudget(layout.threads);
   // Partial sums and their shuffled copies: 4N; addresses, indices: 64.
   int64_t need = layout.numSources * lanes + lanes * (backward ? 3 : 1) +
                  4 * layout.numSources + 64;
   layout.resident = resident == "on" ||
                     (resident == "auto" && need <= registerCap);
+  // Streaming keeps no tile: four vectors per thread and row give more loads
+  // in flight with half the threads, and a register budget to spare.
+  // Whole groups of four warps: with an uneven warp count ptxas spilled.
+  if (!layout.resident && threadsOption == 0) {
+    int64_t threads = llvm::alignTo(llvm::divideCeil(vectors, 4), kWarpSize);
+    if (threads > 4 * kWarpSize)
+      threads = llvm::alignTo(threads, 4 * kWarpSize);
+    layout.threads = std::min<int64_t>(threads, 512);
+    layout.chunks = llvm::divideCeil(vectors, layout.threads);
+    layout.fullChunks = vectors / layout.threads;
+  }
   return layout;
 }
 
@@ -388,13 +406,17 @@ gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   auto kernel = gpu::GPUFuncOp::create(
       b, name, b.getFunctionType(argTypes, {}), workgroup);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // 16-byte aligned scratch: LLVM merges neighbouring shared-memory stores
+  // into vector stores, which fault on a buffer aligned to its element only.
+  for (unsigned i = 0; i < workgroup.size(); ++i)
+    kernel.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
+                                       b.getI64IntegerAttr(16));
   kernel.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
   // Let ptxas use every register one CTA per SM leaves it: left to itself
   // it may aim for two CTAs and spill.
-  kernel->setAttr("nvvm.maxnreg",
-                  b.getI32IntegerAttr(static_cast<int32_t>(
-                      std::min<int64_t>(255, 65536 / threads / 8 * 8))));
+  kernel->setAttr("nvvm.maxnreg", b.getI32IntegerAttr(static_cast<int32_t>(
+                                      registerBudget(threads))));
   return kernel;
 }
 
@@ -657,6 +679,16 @@ public:
     auto loop = scf::ForOp::create(b, arith::ConstantIndexOp::create(b, 0),
                                    arith::ConstantIndexOp::create(b, n),
                                    arith::ConstantIndexOp::create(b, 1), init);
+    // Keep the loop rolled in LLVM too: unrolled, its loads get hoisted and
+    // the registers grow with N again. (scf-to-cf forwards the annotation to
+    // the back edge.)
+    loop->setAttr("llvm.loop_annotation",
+                  LLVM::LoopAnnotationAttr::get(
+                      b.getContext(), {}, {}, {},
+                      LLVM::LoopUnrollAttr::get(b.getContext(),
+                                                /*disable=*/b.getBoolAttr(true),
+                                                {}, {}, {}, {}, {}, {}),
+                      {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}));
     OpBuilder::InsertionGuard guard(b);
     if (init.empty())
       loop.getBody()->getTerminator()->erase();
@@ -682,18 +714,22 @@ public:
   }
 
   /// After the row loop: totals[j] = sum over warps of partials[w][j].
+  /// Thread t sums the columns t, t + threads, ... (2N may exceed threads).
   void sumPartials() {
     gpu::BarrierOp::create(b);
-    Value active = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.tid,
-                                         e.i64(2 * n));
-    e.emitIf(active, [&] {
-      Value total;
-      for (int64_t w = 0; w < scratch.numWarps; ++w) {
-        Value part = loadF(scratch.partials() + w * 2 * n, e.tid);
-        total = total ? e.add(total, part) : part;
-      }
-      storeF(scratch.totals(), e.tid, total);
-    });
+    for (int64_t first = 0; first < 2 * n; first += e.layout.threads) {
+      Value column = e.addI(e.tid, e.i64(first));
+      Value active = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                           column, e.i64(2 * n));
+      e.emitIf(active, [&] {
+        Value total;
+        for (int64_t w = 0; w < scratch.numWarps; ++w) {
+          Value part = loadF(scratch.partials() + w * 2 * n, column);
+          total = total ? e.add(total, part) : part;
+        }
+        storeF(scratch.totals(), column, total);
+      });
+    }
     gpu::BarrierOp::create(b);
   }
 

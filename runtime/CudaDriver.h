@@ -30,6 +30,7 @@ struct CudaDriver {
   X(cuCtxGetCurrent, CUresult (*)(CUcontext *))                                \
   X(cuCtxSetCurrent, CUresult (*)(CUcontext))                                  \
   X(cuCtxGetDevice, CUresult (*)(CUdevice *))                                  \
+  X(cuCtxGetId, CUresult (*)(CUcontext, unsigned long long *))                 \
   X(cuCtxSynchronize, CUresult (*)(void))                                      \
   X(cuModuleLoadDataEx,                                                        \
     CUresult (*)(CUmodule *, const void *, unsigned, CUjit_option *, void **)) \
@@ -53,6 +54,7 @@ struct CudaDriver {
   X(cuStreamCreate, CUresult (*)(CUstream *, unsigned))                        \
   X(cuStreamDestroy, CUresult (*)(CUstream))                                   \
   X(cuStreamSynchronize, CUresult (*)(CUstream))                               \
+  X(cuStreamGetId, CUresult (*)(CUstream, unsigned long long *))               \
   X(cuEventCreate, CUresult (*)(CUevent *, unsigned))                          \
   X(cuEventDestroy, CUresult (*)(CUevent))                                     \
   X(cuEventRecord, CUresult (*)(CUevent, CUstream))                            \

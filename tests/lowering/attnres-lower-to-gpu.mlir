@@ -6,10 +6,10 @@
 // CHECK-NOT: func.func
 // CHECK-LABEL: gpu.module @fwd
 // CHECK: gpu.func @fwd(%{{.*}}: !llvm.ptr<1>
-// CHECK-SAME: i64) workgroup(%[[SCRATCH:.+]] : memref<128xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK-SAME: i64) workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
 // CHECK-SAME: attnres.vector_elems = 8 : i64
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
-// CHECK-SAME: nvvm.maxnreg = 255 : i32
+// CHECK-SAME: nvvm.maxnreg = 248 : i32
 // CHECK: scf.for
 // CHECK: llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xbf16>
 // CHECK: gpu.shuffle xor
@@ -52,9 +52,10 @@ func.func @bwd(%dh: tensor<?x100xf16>, %v: tensor<3x?x100xf16>, %q: tensor<100xf
 // table in shared memory; odd D = 100 f16 narrows vectors to 4 elements.
 // CHECK-LABEL: gpu.module @stream
 // CHECK: gpu.func @stream(
-// CHECK-SAME: workgroup(%{{.*}} : memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>, %[[TABLE:.+]] : memref<64xi64, #gpu.address_space<workgroup>>)
+// CHECK-SAME: workgroup(%{{.*}} : memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[TABLE:.+]] : memref<64xi64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: attnres.vector_elems = 4 : i64
 // CHECK: llvm.ptrtoint
+// CHECK: scf.for
 // CHECK: scf.for
 // CHECK: memref.load %[[TABLE]]
 // CHECK: llvm.inttoptr

@@ -125,6 +125,8 @@ def run_one(opt, path, args, timeout):
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, "timed out after %d s" % timeout
+    except OSError as error:
+        return None, "could not run: %s" % error
     if proc.returncode < 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-8:]
         return None, ("killed by signal %d\n    " % -proc.returncode +
@@ -140,6 +142,9 @@ def main():
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=20, help="per run, s")
+    parser.add_argument("--pass", dest="passes", action="append", default=[],
+                        help="also run each mutant with this option "
+                        "(repeatable), e.g. --pass=--attnres-decompose")
     parser.add_argument("--keep", help="folder for crashing inputs "
                         "(default: a fresh temporary folder)")
     args = parser.parse_args()
@@ -164,7 +169,7 @@ def main():
             f.write(text)
         mutants.append((path, source, edits))
 
-    pipelines = [[], ["--canonicalize"]]
+    pipelines = [[], ["--canonicalize"]] + [[p] for p in args.passes]
     jobs = [(m, p) for m in mutants for p in pipelines]
     failures = []
     accepted = 0
@@ -185,11 +190,14 @@ def main():
                 kept, source, "+".join(edits), " ".join(pipeline) or "parse",
                 failure))
 
-    for failure in failures:
+    for failure in failures[:20]:
         print("FAIL", failure)
+    if len(failures) > 20:
+        print("... and %d more" % (len(failures) - 20))
     print("fuzz: %d mutants of %d cases, %d runs (%d accepted), "
-          "%d crashes or hangs" % (len(mutants), len(valid) + len(invalid), len(jobs),
-                                   accepted, len(failures)))
+          "%d crashes, hangs or failed starts"
+          % (len(mutants), len(valid) + len(invalid), len(jobs), accepted,
+             len(failures)))
     if not failures and not args.keep:
         for path, _, _ in mutants:
             os.remove(path)
