@@ -125,11 +125,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // while that fits the registers a thread of this CTA size can have.
   int64_t lanes = layout.chunks * layout.vectorElems;
   int64_t registerCap = registerBudget(layout.threads);
-  // Partial sums and their shuffled copies: 4N; addresses, indices: 64.
+  // Partial sums: 2N; addresses, indices, softmax temporaries: 32.
   int64_t need = layout.numSources * lanes + lanes * (backward ? 3 : 1) +
-                 4 * layout.numSources + 64;
+                 2 * layout.numSources + 32;
+  // Past 16 sources the 2N partial sums and their shuffles crowd the tile.
   layout.resident = resident == "on" ||
-                    (resident == "auto" && need <= registerCap);
+                    (resident == "auto" && need <= registerCap &&
+                     layout.numSources <= 16);
   // Streaming keeps no tile: four vectors per thread and row give more loads
   // in flight with half the threads, and a register budget to spare.
   // Whole groups of four warps: with an uneven warp count ptxas spilled.

@@ -43,6 +43,10 @@ std::string cacheKey(const std::string &keyText);
 /// Hex SHA-256 of arbitrary bytes.
 std::string sha256Hex(const std::string &bytes);
 
+/// Throws attnres::Error if the compiler cannot build `spec`: Unsupported
+/// for N, D or arch beyond its range, InvalidArgument otherwise.
+void checkSpec(const KernelSpec &spec);
+
 /// $ATTNRES_CACHE_DIR, else $HOME/.cache/attnres; empty if neither is known.
 std::string defaultCacheDirectory();
 
