@@ -5,14 +5,34 @@
 #include "dialect/AttnResOps.h"
 #include "lowering/Passes.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVM.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
+#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Index/IR/IndexDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -30,14 +50,33 @@ using namespace mlir;
 namespace attnres {
 namespace {
 
+/// Exactly what the attnres-to-ptx pipeline needs, not registerAll*: the
+/// static build then links only these dialects, conversions and
+/// translations.
 const DialectRegistry &compilerRegistry() {
   static DialectRegistry *registry = [] {
     auto *r = new DialectRegistry();
-    r->insert<mlir::attnres::AttnResDialect>();
-    registerAllDialects(*r);
-    registerAllExtensions(*r);
+    r->insert<mlir::attnres::AttnResDialect, arith::ArithDialect,
+              cf::ControlFlowDialect, func::FuncDialect, gpu::GPUDialect,
+              index::IndexDialect, LLVM::LLVMDialect, math::MathDialect,
+              memref::MemRefDialect, NVVM::NVVMDialect, scf::SCFDialect,
+              tensor::TensorDialect, ub::UBDialect>();
+    // convert-gpu-to-nvvm lowers every loaded dialect through its
+    // ConvertToLLVMPatternInterface.
+    arith::registerConvertArithToLLVMInterface(*r);
+    cf::registerConvertControlFlowToLLVMInterface(*r);
+    registerConvertFuncToLLVMInterface(*r);
+    index::registerConvertIndexToLLVMInterface(*r);
+    registerConvertMathToLLVMInterface(*r);
+    registerConvertMemRefToLLVMInterface(*r);
+    registerConvertNVVMToLLVMInterface(*r);
+    ub::registerConvertUBToLLVMInterface(*r);
+    // nvvm-attach-target and gpu-module-to-binary.
     NVVM::registerNVVMTargetInterfaceExternalModels(*r);
-    registerAllToLLVMIRTranslations(*r);
+    registerBuiltinDialectTranslation(*r);
+    registerGPUDialectTranslation(*r);
+    registerLLVMDialectTranslation(*r);
+    registerNVVMDialectTranslation(*r);
     return r;
   }();
   return *registry;
