@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace attnres {
@@ -63,6 +64,34 @@ template <typename Visit> void forEachPointer(const CallArgs &args, Visit visit)
     visit("workspace", -1, args.workspace, PointerKind::Workspace);
 }
 
+/// The fields of a spec the compiler validates, at full width.
+struct SpecMemo {
+  int64_t numSources = -1, width = -1, threads = -1, vectorBytes = -1;
+  int dtype = -1, direction = -1;
+  uint32_t epsBits = 0;
+  std::string resident;
+
+  static SpecMemo of(const CallArgs &args, int64_t n) {
+    SpecMemo m;
+    m.numSources = n;
+    m.width = args.width;
+    m.dtype = int(args.dtype);
+    m.direction = int(args.direction);
+    std::memcpy(&m.epsBits, &args.eps, sizeof m.epsBits);
+    Tuning tuning = args.tuning ? *args.tuning : Tuning();
+    m.threads = tuning.threads;
+    m.vectorBytes = tuning.vectorBytes;
+    m.resident = tuning.resident;
+    return m;
+  }
+  bool operator==(const SpecMemo &o) const {
+    return numSources == o.numSources && width == o.width &&
+           threads == o.threads && vectorBytes == o.vectorBytes &&
+           dtype == o.dtype && direction == o.direction &&
+           epsBits == o.epsBits && resident == o.resident;
+  }
+};
+
 void checkStrides(const CallArgs &args, const Sources &sources,
                   const char *name, bool written) {
   if (sources.tokenStride() != Sources::kDense &&
@@ -116,7 +145,11 @@ void checkCall(const CallArgs &args) {
     fail(args, ErrorKind::InvalidArgument,
          "grad_sources has " + std::to_string(args.gradSources->count()) +
              " tensors but sources has " + std::to_string(n));
-  {
+  // The compiler's limits, checked once per thread and spec: a call that
+  // repeats the last one's spec skips building and validating a KernelSpec.
+  static thread_local SpecMemo lastValid;
+  const SpecMemo specKey = SpecMemo::of(args, n);
+  if (!(specKey == lastValid)) {
     KernelSpec spec;
     spec.numSources = n;
     spec.width = args.width;
@@ -131,6 +164,7 @@ void checkCall(const CallArgs &args) {
     } catch (const Error &error) {
       fail(args, error.kind(), error.what());
     }
+    lastValid = specKey;
   }
   // Byte offsets of every row must fit in int64.
   if (args.tokens > std::numeric_limits<int64_t>::max() / 4 / n / args.width)

@@ -455,9 +455,12 @@ CacheLookup KernelCache::get(const KernelSpec &spec) {
     result.directory = root.empty() ? "" : root + "/" + result.key;
     return result;
   };
-  if (slot->kernel) {
+  auto count = [&](int Stats::*counter) {
     std::lock_guard<std::mutex> lock(mutex);
-    ++counters.memoryHits;
+    ++(counters.*counter);
+  };
+  if (slot->kernel) {
+    count(&Stats::memoryHits);
     return finish(CacheOrigin::Memory);
   }
 
@@ -468,14 +471,12 @@ CacheLookup KernelCache::get(const KernelSpec &spec) {
             readEntry(dir, result.keyText, problem)) {
       found->spec = spec;
       slot->kernel = std::make_shared<const CompiledKernel>(std::move(*found));
-      std::lock_guard<std::mutex> lock(mutex);
-      ++counters.diskHits;
+      count(&Stats::diskHits);
       return finish(CacheOrigin::Disk);
     }
     if (!problem.empty()) {
       moveAside(dir, problem);
-      std::lock_guard<std::mutex> lock(mutex);
-      ++counters.rebuilt;
+      count(&Stats::rebuilt);
     }
   }
 
@@ -485,10 +486,7 @@ CacheLookup KernelCache::get(const KernelSpec &spec) {
     throw Error(ErrorKind::Compile, "compiling " + kernelName(spec) + " for " +
                                         spec.arch + " failed: " + error);
   compiled->spec = spec;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    ++counters.compiles;
-  }
+  count(&Stats::compiles);
   if (ensureRoot())
     publish(result.key, result.keyText, *compiled);
   slot->kernel = std::make_shared<const CompiledKernel>(std::move(*compiled));

@@ -30,7 +30,7 @@ struct LaunchKey {
   uint32_t epsBits = 0;
   int32_t threads = 0;
   int8_t vectorBytes = 0;
-  int8_t resident = 0; ///< 0 auto, 1 on, 2 off
+  int8_t resident = 0; ///< 0 auto, 1 on, 2 off, 3 anything else
   int8_t dtype = 0;
   int8_t direction = 0;
 
@@ -58,8 +58,7 @@ struct LaunchKeyHash {
   }
 };
 
-/// Builds the key of a call; `resident` must be auto, on or off (checked by
-/// validate() before).
+/// Builds the key of a call.
 inline LaunchKey makeLaunchKey(uint64_t context, int64_t numSources,
                                int64_t width, DType dtype, Direction direction,
                                float eps, const Tuning &tuning) {
@@ -70,7 +69,10 @@ inline LaunchKey makeLaunchKey(uint64_t context, int64_t numSources,
   std::memcpy(&key.epsBits, &eps, sizeof eps);
   key.threads = int32_t(tuning.threads);
   key.vectorBytes = int8_t(tuning.vectorBytes);
-  key.resident = tuning.resident == "on" ? 1 : tuning.resident == "off" ? 2 : 0;
+  key.resident = tuning.resident == "auto" ? 0
+                 : tuning.resident == "on"  ? 1
+                 : tuning.resident == "off" ? 2
+                                            : 3;
   key.dtype = int8_t(dtype);
   key.direction = int8_t(direction);
   return key;

@@ -464,6 +464,52 @@ TEST(RuntimeCache, ConcurrentProcessesLeaveOneValidEntry) {
   EXPECT_TRUE(rec.warnings.empty());
 }
 
+TEST(RuntimeCache, LoserOfAPublishRaceKeepsTheWinnersEntry) {
+  // While this cache compiles, another one publishes the same key: our
+  // rename finds a valid entry, keeps it and removes our temporary copy.
+  TempDir dir;
+  const KernelSpec spec = smallSpec();
+  std::vector<std::string> warnings;
+  std::string winnerPtx;
+  KernelCache loser(
+      dir.str(),
+      [&](const KernelSpec &s, std::string &error) {
+        KernelCache winner(dir.str());
+        winnerPtx = winner.get(s).kernel->ptx;
+        auto compiled = compileToPTX(s, error);
+        compiled->ptx += "// ours\n"; // tell the two copies apart
+        return compiled;
+      },
+      [&](const std::string &w) { warnings.push_back(w); });
+  EXPECT_EQ(loser.get(spec).origin, CacheOrigin::Compiler);
+  const std::string key = cacheKey(cacheKeyText(spec));
+  EXPECT_EQ(entriesIn(dir.path), std::vector<std::string>{key});
+  EXPECT_EQ(slurp(dir.path / key / "kernel.ptx"), winnerPtx);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(RuntimeCache, PublishReplacesACorruptEntryFoundAtRename) {
+  TempDir dir;
+  const KernelSpec spec = smallSpec();
+  const std::string key = cacheKey(cacheKeyText(spec));
+  std::vector<std::string> warnings;
+  KernelCache cache(
+      dir.str(),
+      [&](const KernelSpec &s, std::string &error) {
+        // A broken entry appears while we compile.
+        fs::create_directories(dir.path / key);
+        spit(dir.path / key / "kernel.json", "{");
+        return compileToPTX(s, error);
+      },
+      [&](const std::string &w) { warnings.push_back(w); });
+  CacheLookup found = cache.get(spec);
+  EXPECT_EQ(found.origin, CacheOrigin::Compiler);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("does not parse"), std::string::npos);
+  EXPECT_EQ(entriesIn(dir.path), std::vector<std::string>{key});
+  EXPECT_EQ(slurp(dir.path / key / "kernel.ptx"), found.kernel->ptx);
+}
+
 TEST(RuntimeCache, SpecAndCompilerErrors) {
   KernelCache cache("");
   KernelSpec wide = smallSpec();
@@ -645,6 +691,25 @@ TEST(RuntimeApi, ForwardArgumentsAreChecked) {
     expectRefused([&] { c.run(); }, K::InvalidArgument, {"vector bytes"}); }
   { FwdCall c; c.m = int64_t(1) << 60;
     expectRefused([&] { c.run(); }, K::InvalidArgument, {"too large"}); }
+}
+
+TEST(RuntimeApi, SpecChecksAreNotSkippedAfterAValidCall) {
+  // checkCall remembers the last valid spec of the thread; a different
+  // spec, even one that truncates to it, is validated again.
+  FwdCall c;
+  EXPECT_NO_THROW(checkCall(c.args()));
+  c.d = 64 + (int64_t(1) << 32);
+  EXPECT_EQ(expectError([&] { checkCall(c.args()); }).kind(),
+            ErrorKind::Unsupported);
+  c.d = 64;
+  c.tuning.vectorBytes = 16 + 256;
+  EXPECT_EQ(expectError([&] { checkCall(c.args()); }).kind(),
+            ErrorKind::InvalidArgument);
+  c.tuning.vectorBytes = 16;
+  EXPECT_NO_THROW(checkCall(c.args()));
+  c.sources = Sources::stacked(arena, 3 + (int64_t(1) << 32));
+  EXPECT_EQ(expectError([&] { checkCall(c.args()); }).kind(),
+            ErrorKind::Unsupported);
 }
 
 TEST(RuntimeApi, BackwardArgumentsAreChecked) {

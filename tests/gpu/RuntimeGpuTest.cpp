@@ -1,0 +1,644 @@
+//===- RuntimeGpuTest.cpp - The runtime API on a GPU vs a float64 reference ===//
+//
+// Forward and backward through runtime/AttnRes.h for N in {1, 3, 8, 17},
+// D in {64, 100, 4096}, every dtype, stacked and list sources; outputs are
+// poisoned (NaN bytes) before each call. Also: many streams and threads at
+// once, caller and runtime workspaces, M == 0, misaligned device pointers,
+// the primary-context fallback, and the disk cache cold -> warm -> corrupt
+// -> rebuilt. Every test skips without a GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/AttnRes.h"
+#include "runtime/CudaDriver.h"
+#include "tests/gpu/HalfFloat.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <thread>
+#include <unistd.h>
+
+using namespace attnres;
+namespace fs = std::filesystem;
+
+namespace {
+
+const CudaDriver *cu = nullptr;
+
+void check(CUresult result, const char *what) {
+  if (result != CUDA_SUCCESS)
+    throw std::runtime_error(std::string(what) + ": " + cu->describe(result));
+}
+
+/// Skips the test unless a GPU is usable; makes the runtime's context
+/// current so the test can allocate.
+#define REQUIRE_GPU()                                                          \
+  do {                                                                         \
+    std::string why;                                                           \
+    if (!Runtime::get().available(&why))                                       \
+      GTEST_SKIP() << why;                                                     \
+    std::string error;                                                         \
+    cu = CudaDriver::load(error);                                              \
+    Runtime::get().deviceArch();                                               \
+  } while (0)
+
+float roundTo(DType dtype, float x) {
+  if (dtype == DType::BF16)
+    return half::fromBF16(half::toBF16(x));
+  if (dtype == DType::F16)
+    return half::fromF16(half::toF16(x));
+  return x;
+}
+
+std::vector<uint8_t> encode(DType dtype, const float *values, size_t count) {
+  std::vector<uint8_t> bytes(count * elementBytes(dtype));
+  for (size_t i = 0; i < count; ++i) {
+    if (dtype == DType::F32) {
+      std::memcpy(&bytes[4 * i], &values[i], 4);
+    } else {
+      uint16_t h = dtype == DType::BF16 ? half::toBF16(values[i])
+                                        : half::toF16(values[i]);
+      std::memcpy(&bytes[2 * i], &h, 2);
+    }
+  }
+  return bytes;
+}
+
+std::vector<float> decode(DType dtype, const std::vector<uint8_t> &bytes) {
+  size_t count = bytes.size() / elementBytes(dtype);
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (dtype == DType::F32) {
+      std::memcpy(&values[i], &bytes[4 * i], 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &bytes[2 * i], 2);
+      values[i] = dtype == DType::BF16 ? half::fromBF16(h) : half::fromF16(h);
+    }
+  }
+  return values;
+}
+
+/// Device memory freed on scope exit.
+struct Buffer {
+  CUdeviceptr ptr = 0;
+  size_t bytes = 0;
+  explicit Buffer(size_t size) : bytes(std::max<size_t>(size, 16)) {
+    check(cu->cuMemAlloc(&ptr, bytes), "cuMemAlloc");
+  }
+  ~Buffer() {
+    if (ptr)
+      cu->cuMemFree(ptr);
+  }
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+  void *p() const { return reinterpret_cast<void *>(ptr); }
+  float *f() const { return reinterpret_cast<float *>(ptr); }
+  void upload(const std::vector<uint8_t> &data, size_t offset = 0) {
+    if (data.empty())
+      return;
+    check(cu->cuMemcpyHtoD(ptr + offset, data.data(), data.size()), "upload");
+  }
+  void poison() { check(cu->cuMemsetD8(ptr, 0xff, bytes), "poison"); }
+  std::vector<uint8_t> download(size_t size, size_t offset = 0) const {
+    std::vector<uint8_t> data(size);
+    check(cu->cuMemcpyDtoH(data.data(), ptr + offset, size), "download");
+    return data;
+  }
+};
+
+/// Inputs of one problem, rounded to their storage types.
+struct Problem {
+  int n, m, d;
+  DType dtype;
+  float eps = 1e-6f;
+  std::vector<float> v, q, g, dh; // v [N, M, D]; q, g [D]; dh [M, D]
+};
+
+Problem makeProblem(int n, int m, int d, DType dtype, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Problem p{n, m, d, dtype};
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> scale(0.25f, 4.0f);
+  p.v.resize(size_t(n) * m * d);
+  for (int i = 0; i < n; ++i)
+    for (int t = 0; t < m; ++t) {
+      float s = scale(rng);
+      for (int k = 0; k < d; ++k)
+        p.v[(size_t(i) * m + t) * d + k] = roundTo(dtype, s * normal(rng));
+    }
+  p.q.resize(d);
+  p.g.resize(d);
+  for (int k = 0; k < d; ++k) {
+    p.q[k] = 2.0f * normal(rng) / std::sqrt(float(d));
+    p.g[k] = 1.0f + 0.2f * normal(rng);
+  }
+  p.dh.resize(size_t(m) * d);
+  for (float &x : p.dh)
+    x = roundTo(dtype, normal(rng));
+  return p;
+}
+
+struct Reference {
+  std::vector<double> h, alpha, rstd, dv, dq, dg;
+};
+
+/// DESIGN §1 in float64. The backward uses the given statistics (what the
+/// kernel is given), so it checks the backward alone.
+Reference reference(const Problem &p, const std::vector<float> &alphaIn,
+                    const std::vector<float> &rstdIn) {
+  const int n = p.n, m = p.m, d = p.d;
+  Reference r;
+  r.h.assign(size_t(m) * d, 0);
+  r.alpha.assign(size_t(m) * n, 0);
+  r.rstd.assign(size_t(m) * n, 0);
+  r.dv.assign(size_t(n) * m * d, 0);
+  std::vector<double> c(d, 0.0), w(d), s(n), u(n), da(n);
+  for (int k = 0; k < d; ++k)
+    w[k] = double(p.q[k]) * p.g[k];
+  auto V = [&](int i, int t, int k) {
+    return double(p.v[(size_t(i) * m + t) * d + k]);
+  };
+  for (int t = 0; t < m; ++t) {
+    double maxS = -INFINITY;
+    for (int i = 0; i < n; ++i) {
+      double ss = 0, dot = 0;
+      for (int k = 0; k < d; ++k) {
+        ss += V(i, t, k) * V(i, t, k);
+        dot += w[k] * V(i, t, k);
+      }
+      r.rstd[size_t(t) * n + i] = 1.0 / std::sqrt(ss / d + double(p.eps));
+      u[i] = dot;
+      s[i] = r.rstd[size_t(t) * n + i] * dot;
+      maxS = std::max(maxS, s[i]);
+    }
+    double total = 0;
+    for (int i = 0; i < n; ++i)
+      total += std::exp(s[i] - maxS);
+    for (int i = 0; i < n; ++i)
+      r.alpha[size_t(t) * n + i] = std::exp(s[i] - maxS) / total;
+    for (int k = 0; k < d; ++k) {
+      double acc = 0;
+      for (int i = 0; i < n; ++i)
+        acc += r.alpha[size_t(t) * n + i] * V(i, t, k);
+      r.h[size_t(t) * d + k] = acc;
+    }
+    double mean = 0;
+    for (int i = 0; i < n; ++i) {
+      double dot = 0;
+      for (int k = 0; k < d; ++k)
+        dot += double(p.dh[size_t(t) * d + k]) * V(i, t, k);
+      da[i] = dot;
+      mean += double(alphaIn[size_t(t) * n + i]) * dot;
+    }
+    for (int i = 0; i < n; ++i) {
+      double a = alphaIn[size_t(t) * n + i], rs = rstdIn[size_t(t) * n + i];
+      double ds = a * (da[i] - mean);
+      double score = rs * u[i];
+      for (int k = 0; k < d; ++k) {
+        double x = V(i, t, k);
+        r.dv[(size_t(i) * m + t) * d + k] =
+            a * p.dh[size_t(t) * d + k] +
+            ds * (rs * w[k] - score * rs * rs * x / d);
+        c[k] += ds * rs * x;
+      }
+    }
+  }
+  r.dq.resize(d);
+  r.dg.resize(d);
+  for (int k = 0; k < d; ++k) {
+    r.dq[k] = double(p.g[k]) * c[k];
+    r.dg[k] = double(p.q[k]) * c[k];
+  }
+  return r;
+}
+
+/// Relative L2 error; NaN if any output is NaN (unwritten).
+double relativeError(const std::vector<float> &out,
+                     const std::vector<double> &ref) {
+  if (out.size() != ref.size())
+    return NAN;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::isnan(out[i]))
+      return NAN;
+    num += (out[i] - ref[i]) * (out[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+/// Rounded outputs within 2x the reference's own rounding error plus
+/// `slack`; f32 outputs within `slack`.
+void expectClose(const char *what, const std::vector<float> &out,
+                 const std::vector<double> &ref, DType dtype, double slack) {
+  std::vector<float> rounded(ref.size());
+  for (size_t i = 0; i < ref.size(); ++i)
+    rounded[i] = roundTo(dtype, float(ref[i]));
+  double bound = 2.0 * relativeError(rounded, ref) + slack;
+  double err = relativeError(out, ref);
+  EXPECT_TRUE(!std::isnan(err) && err <= bound)
+      << what << ": relative error " << err << " > " << bound;
+}
+
+/// Device buffers of one problem, in stacked or list layout.
+struct DeviceProblem {
+  const Problem &p;
+  bool stacked;
+  size_t rowBytes;
+  std::unique_ptr<Buffer> all, allGrad; // stacked
+  std::vector<std::unique_ptr<Buffer>> each, eachGrad; // list
+  Buffer q, g, h, alpha, rstd, dh, dq, dg;
+
+  DeviceProblem(const Problem &p, bool stacked)
+      : p(p), stacked(stacked),
+        rowBytes(size_t(p.m) * p.d * elementBytes(p.dtype)), q(p.d * 4),
+        g(p.d * 4), h(rowBytes), alpha(size_t(p.m) * p.n * 4),
+        rstd(size_t(p.m) * p.n * 4), dh(rowBytes), dq(p.d * 4), dg(p.d * 4) {
+    std::vector<uint8_t> v = encode(p.dtype, p.v.data(), p.v.size());
+    if (stacked) {
+      all = std::make_unique<Buffer>(rowBytes * p.n);
+      allGrad = std::make_unique<Buffer>(rowBytes * p.n);
+      all->upload(v);
+    } else {
+      for (int i = 0; i < p.n; ++i) {
+        each.push_back(std::make_unique<Buffer>(rowBytes));
+        eachGrad.push_back(std::make_unique<Buffer>(rowBytes));
+        each.back()->upload(std::vector<uint8_t>(
+            v.begin() + i * rowBytes, v.begin() + (i + 1) * rowBytes));
+      }
+    }
+    q.upload(encode(DType::F32, p.q.data(), p.d));
+    g.upload(encode(DType::F32, p.g.data(), p.d));
+    dh.upload(encode(p.dtype, p.dh.data(), p.dh.size()));
+  }
+
+  Sources sources() const {
+    if (stacked)
+      return Sources::stacked(all->p(), p.n);
+    std::vector<const void *> list;
+    for (auto &b : each)
+      list.push_back(b->p());
+    return Sources::list(list, p.d);
+  }
+  Sources grads() const {
+    if (stacked)
+      return Sources::stacked(allGrad->p(), p.n, int64_t(p.m) * p.d, p.d);
+    std::vector<const void *> list;
+    for (auto &b : eachGrad)
+      list.push_back(b->p());
+    return Sources::list(list);
+  }
+  void poisonGrads() {
+    if (stacked)
+      allGrad->poison();
+    for (auto &b : eachGrad)
+      b->poison();
+    dq.poison();
+    dg.poison();
+  }
+  std::vector<float> gradSources() const {
+    std::vector<float> out;
+    for (int i = 0; i < p.n; ++i) {
+      auto part = stacked ? decode(p.dtype, allGrad->download(rowBytes, i * rowBytes))
+                          : decode(p.dtype, eachGrad[i]->download(rowBytes));
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  }
+
+  void forward(CUstream stream) {
+    Runtime::get().forward(sources(), q.f(), g.f(), h.p(), alpha.f(), rstd.f(),
+                           p.m, p.d, p.dtype, p.eps, stream);
+  }
+  void backward(CUstream stream, void *workspace = nullptr,
+                size_t workspaceBytes = 0) {
+    Runtime::get().backward(dh.p(), sources(), q.f(), g.f(), alpha.f(),
+                            rstd.f(), grads(), dq.f(), dg.f(), p.m, p.d,
+                            p.dtype, p.eps, stream, workspace, workspaceBytes);
+  }
+};
+
+/// Forward then backward on `stream`, each checked against the reference.
+void checkProblem(const Problem &p, bool stacked, CUstream stream,
+                  bool callerWorkspace) {
+  DeviceProblem dp(p, stacked);
+  dp.h.poison();
+  dp.alpha.poison();
+  dp.rstd.poison();
+  dp.forward(stream);
+  check(cu->cuStreamSynchronize(stream), "forward");
+  std::vector<float> alpha = decode(DType::F32, dp.alpha.download(dp.alpha.bytes));
+  std::vector<float> rstd = decode(DType::F32, dp.rstd.download(dp.rstd.bytes));
+  alpha.resize(size_t(p.m) * p.n);
+  rstd.resize(size_t(p.m) * p.n);
+  // The backward gets the kernel's own statistics; the reference too.
+  Reference ref = reference(p, alpha, rstd);
+  expectClose("h", decode(p.dtype, dp.h.download(dp.rowBytes)), ref.h, p.dtype,
+              1e-5);
+  expectClose("alpha", alpha, ref.alpha, DType::F32, 1e-5);
+  expectClose("rstd", rstd, ref.rstd, DType::F32, 1e-5);
+
+  dp.poisonGrads();
+  std::unique_ptr<Buffer> workspace;
+  if (callerWorkspace) {
+    size_t bytes = Runtime::get().backwardWorkspaceBytes(p.n, p.m, p.d,
+                                                         p.dtype, p.eps);
+    EXPECT_GE(bytes, size_t(p.d) * 4);
+    workspace = std::make_unique<Buffer>(bytes);
+    workspace->poison();
+    dp.backward(stream, workspace->p(), bytes);
+  } else {
+    dp.backward(stream);
+  }
+  check(cu->cuStreamSynchronize(stream), "backward");
+  expectClose("dV", dp.gradSources(), ref.dv, p.dtype, 1e-5);
+  expectClose("dq", decode(DType::F32, dp.dq.download(p.d * 4)), ref.dq,
+              DType::F32, 1e-4);
+  expectClose("dg", decode(DType::F32, dp.dg.download(p.d * 4)), ref.dg,
+              DType::F32, 1e-4);
+}
+
+/// A fresh cache directory for the whole run (removed at exit).
+class CacheDirEnvironment : public testing::Environment {
+public:
+  void SetUp() override {
+    std::string pattern =
+        (fs::temp_directory_path() / "attnres-gpu-test-XXXXXX").string();
+    dir = ::mkdtemp(pattern.data());
+    Runtime::get().setCacheDirectory(dir.string());
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  static inline fs::path dir;
+};
+
+const char *dtypeName(DType t) { return toString(t); }
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Numerics
+//===----------------------------------------------------------------------===//
+
+using Shape = std::tuple<int, int, DType, bool>; // N, D, dtype, stacked
+
+class RuntimeGpuNumerics : public testing::TestWithParam<Shape> {};
+
+TEST_P(RuntimeGpuNumerics, ForwardAndBackwardMatchFloat64) {
+  REQUIRE_GPU();
+  auto [n, d, dtype, stacked] = GetParam();
+  // Odd token counts past one CTA per SM exercise grid-stride tails.
+  int m = 300 + (n * 7 + d) % 13;
+  Problem p = makeProblem(n, m, d, dtype, 1000 * n + d);
+  CUstream stream;
+  check(cu->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "stream");
+  checkProblem(p, stacked, stream, /*callerWorkspace=*/!stacked);
+  cu->cuStreamDestroy(stream);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, RuntimeGpuNumerics,
+    testing::Combine(testing::Values(1, 3, 8, 17), testing::Values(64, 100, 4096),
+                     testing::Values(DType::F32, DType::F16, DType::BF16),
+                     testing::Bool()),
+    [](const testing::TestParamInfo<Shape> &info) {
+      return "n" + std::to_string(std::get<0>(info.param)) + "_d" +
+             std::to_string(std::get<1>(info.param)) + "_" +
+             dtypeName(std::get<2>(info.param)) +
+             (std::get<3>(info.param) ? "_stacked" : "_list");
+    });
+
+TEST(RuntimeGpu, EdgeCasesOneSourceZeroQueryZeroRows) {
+  REQUIRE_GPU();
+  for (int n : {1, 4}) {
+    Problem p = makeProblem(n, 50, 256, DType::BF16, 7);
+    std::fill(p.q.begin(), p.q.end(), 0.0f);   // uniform alpha = 1/N
+    std::fill(p.v.begin(), p.v.begin() + 256, 0.0f); // a row of zeros
+    checkProblem(p, true, nullptr, false);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Streams, threads, workspaces
+//===----------------------------------------------------------------------===//
+
+TEST(RuntimeGpu, ManyStreamsAndThreadsAgreeBitForBit) {
+  REQUIRE_GPU();
+  constexpr int kThreads = 8, kRepeats = 10;
+  // Two specs shared by every thread, one per thread: cold lookups race.
+  std::vector<Problem> problems;
+  for (int t = 0; t < kThreads; ++t)
+    problems.push_back(makeProblem(t % 2 ? 5 : 2, 200 + t, 512 + 64 * (t % 3),
+                                   DType::BF16, 99 + t));
+  CUcontext context;
+  check(cu->cuCtxGetCurrent(&context), "cuCtxGetCurrent");
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        check(cu->cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        const Problem &p = problems[t];
+        CUstream stream;
+        check(cu->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "stream");
+        DeviceProblem dp(p, t % 2 == 0);
+        std::vector<uint8_t> firstH, firstDq, firstDv;
+        for (int r = 0; r < kRepeats; ++r) {
+          dp.h.poison();
+          dp.poisonGrads();
+          dp.forward(stream);
+          dp.backward(stream); // runtime-owned workspace of this stream
+          check(cu->cuStreamSynchronize(stream), "sync");
+          auto h = dp.h.download(dp.rowBytes);
+          auto dq = dp.dq.download(p.d * 4);
+          auto dv = encode(DType::F32, dp.gradSources().data(),
+                           size_t(p.n) * p.m * p.d);
+          if (r == 0) {
+            firstH = h, firstDq = dq, firstDv = dv;
+          } else if (h != firstH || dq != firstDq || dv != firstDv) {
+            failures[t] = "repeat " + std::to_string(r) + " differs";
+            break;
+          }
+        }
+        cu->cuStreamDestroy(stream);
+      } catch (const std::exception &e) {
+        failures[t] = e.what();
+      }
+    });
+  for (auto &t : threads)
+    t.join();
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_EQ(failures[t], "") << "thread " << t;
+  // And the results are right.
+  checkProblem(problems[1], true, nullptr, false);
+}
+
+TEST(RuntimeGpu, WorkspaceTooSmallIsRefused) {
+  REQUIRE_GPU();
+  Problem p = makeProblem(3, 1000, 256, DType::F16, 5);
+  DeviceProblem dp(p, true);
+  dp.forward(nullptr);
+  size_t bytes =
+      Runtime::get().backwardWorkspaceBytes(p.n, p.m, p.d, p.dtype, p.eps);
+  ASSERT_GT(bytes, 0u);
+  EXPECT_EQ(Runtime::get().backwardWorkspaceBytes(p.n, 0, p.d, p.dtype, p.eps),
+            0u);
+  Buffer small(bytes - 4);
+  dp.poisonGrads();
+  try {
+    dp.backward(nullptr, small.p(), bytes - 4);
+    ADD_FAILURE() << "no error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("workspace"), std::string::npos);
+  }
+  check(cu->cuCtxSynchronize(), "sync");
+  // Nothing was launched: the outputs still hold the poison.
+  auto dq = decode(DType::F32, dp.dq.download(p.d * 4));
+  EXPECT_TRUE(std::all_of(dq.begin(), dq.end(),
+                          [](float x) { return std::isnan(x); }));
+}
+
+TEST(RuntimeGpu, NoTokens) {
+  REQUIRE_GPU();
+  Problem p = makeProblem(2, 0, 128, DType::BF16, 3);
+  DeviceProblem dp(p, true);
+  dp.h.poison();
+  dp.forward(nullptr);
+  dp.poisonGrads();
+  dp.backward(nullptr);
+  check(cu->cuCtxSynchronize(), "sync");
+  auto h = decode(DType::F32, dp.h.download(16));
+  EXPECT_TRUE(std::isnan(h[0])); // forward wrote nothing
+  auto dq = decode(DType::F32, dp.dq.download(p.d * 4));
+  auto dg = decode(DType::F32, dp.dg.download(p.d * 4));
+  EXPECT_TRUE(std::all_of(dq.begin(), dq.end(), [](float x) { return x == 0; }));
+  EXPECT_TRUE(std::all_of(dg.begin(), dg.end(), [](float x) { return x == 0; }));
+}
+
+TEST(RuntimeGpu, MisalignedDevicePointersAreRefusedBeforeLaunch) {
+  REQUIRE_GPU();
+  Problem p = makeProblem(2, 64, 4096, DType::BF16, 11);
+  DeviceProblem dp(p, true);
+  dp.h.poison();
+  // 2-byte aligned (one bf16) but not 16: the kernel reads 8 x bf16.
+  Sources shifted = Sources::list({static_cast<char *>(dp.all->p()) + 2,
+                                   dp.all->p()});
+  try {
+    Runtime::get().forward(shifted, dp.q.f(), dp.g.f(), dp.h.p(), dp.alpha.f(),
+                           dp.rstd.f(), p.m, p.d, p.dtype, p.eps, nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("sources[0]"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("16 bytes"), std::string::npos)
+        << e.what();
+  }
+  check(cu->cuCtxSynchronize(), "sync");
+  auto h = decode(DType::F32, dp.h.download(16));
+  EXPECT_TRUE(std::isnan(h[0]));
+}
+
+TEST(RuntimeGpu, ThreadWithoutContextUsesThePrimaryContext) {
+  REQUIRE_GPU();
+  CUdevice device;
+  CUcontext primary;
+  check(cu->cuDeviceGet(&device, 0), "cuDeviceGet");
+  check(cu->cuDevicePrimaryCtxRetain(&primary, device), "retain");
+  std::string failure = "not run";
+  std::thread([&] {
+    try {
+      CUcontext before = nullptr;
+      check(cu->cuCtxGetCurrent(&before), "cuCtxGetCurrent");
+      if (before) {
+        failure = "a new thread already had a context";
+        return;
+      }
+      std::string arch = Runtime::get().deviceArch();
+      CUcontext after = nullptr;
+      check(cu->cuCtxGetCurrent(&after), "cuCtxGetCurrent");
+      failure = after == primary ? "" : "the runtime made another context current";
+      int major = 0, minor = 0;
+      cu->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+      cu->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+      std::string expected = major == 8 ? "sm_80"
+                             : major == 9 && minor == 0 ? "sm_90a" : "sm_90";
+      if (arch != expected)
+        failure = "arch " + arch + ", expected " + expected;
+      Problem p = makeProblem(3, 40, 64, DType::F32, 1);
+      DeviceProblem dp(p, true);
+      dp.forward(nullptr);
+      check(cu->cuCtxSynchronize(), "sync");
+    } catch (const std::exception &e) {
+      failure = e.what();
+    }
+  }).join();
+  EXPECT_EQ(failure, "");
+}
+
+//===----------------------------------------------------------------------===//
+// Cache: cold -> warm -> corrupt -> rebuilt
+//===----------------------------------------------------------------------===//
+
+TEST(RuntimeGpu, CacheColdWarmCorruptRebuilt) {
+  REQUIRE_GPU();
+  Runtime &rt = Runtime::get();
+  std::string pattern =
+      (fs::temp_directory_path() / "attnres-gpu-cache-XXXXXX").string();
+  fs::path dir = ::mkdtemp(pattern.data());
+  rt.setCacheDirectory(dir.string());
+  Problem p = makeProblem(6, 123, 320, DType::F16, 21);
+  p.eps = 3e-6f; // a spec no other test uses
+  KernelSpec spec;
+  spec.numSources = p.n;
+  spec.width = p.d;
+  spec.dtype = p.dtype;
+  spec.direction = Direction::Forward;
+  spec.arch = rt.deviceArch();
+  spec.eps = p.eps;
+
+  // Cold: compiled on first use, then in memory.
+  checkProblem(p, true, nullptr, false);
+  CompileResult warm = rt.compile(spec, false);
+  EXPECT_EQ(warm.origin, CompileResult::Origin::Memory);
+  ASSERT_TRUE(fs::exists(fs::path(warm.cacheDirectory) / "kernel.ptx"));
+
+  // Warm: a fresh process (in effect) finds it on disk.
+  rt.clearMemoryCache();
+  EXPECT_EQ(rt.compile(spec, false).origin, CompileResult::Origin::Disk);
+  rt.clearMemoryCache();
+  checkProblem(p, false, nullptr, true);
+
+  // Corrupt: a truncated kernel.ptx is reported, rebuilt and runs.
+  fs::path ptx = fs::path(warm.cacheDirectory) / "kernel.ptx";
+  fs::resize_file(ptx, fs::file_size(ptx) / 2);
+  rt.clearMemoryCache();
+  testing::internal::CaptureStderr();
+  checkProblem(p, true, nullptr, false);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find(warm.cacheDirectory), std::string::npos) << err;
+  EXPECT_NE(err.find("checksum"), std::string::npos) << err;
+  rt.clearMemoryCache();
+  EXPECT_EQ(rt.compile(spec, false).origin, CompileResult::Origin::Disk);
+
+  rt.setCacheDirectory(CacheDirEnvironment::dir.string());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+int main(int argc, char **argv) {
+  testing::InitGoogleTest(&argc, argv);
+  testing::AddGlobalTestEnvironment(new CacheDirEnvironment);
+  return RUN_ALL_TESTS();
+}
