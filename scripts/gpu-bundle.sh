@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Packs what a GPU machine without LLVM needs to check the generated kernels:
-# the plain-C++ checker and PTX + metadata for a matrix of specs, into
-# .bundle/ (git-ignored). Run there: .bundle/attnres-gpu-check .bundle/kernels --time
+# Packs what a GPU machine without LLVM needs into .bundle/ (git-ignored):
+#  - attnres-gpu-check (plain C++) and PTX + metadata for a matrix of specs,
+#  - the runtime's GPU test suite and benchmark, linked statically
+#    (scripts/build-static.sh) and xz-compressed.
+# On the GPU machine: scripts/gpu-run.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_BUILD_DIR:-$root/build}
+static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
 out=$root/.bundle
 rm -rf "$out" && mkdir -p "$out/kernels"
 compile="$build/tools/attnres-compile/attnres-compile"
@@ -15,4 +18,12 @@ compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 2,4,8,16,32 --width 2048,4096,5120,7168,8192 --dtype bf16 --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 2,8,32 --width 4096 --dtype f16,f32 --direction all -o "$out/kernels" >/dev/null
 cp "$build/tests/gpu/attnres-gpu-check" "$out/"
+if [ "${ATTNRES_BUNDLE_RUNTIME:-1}" = 1 ]; then
+  ATTNRES_STATIC_TARGETS="attnres-runtime-gpu-tests attnres-bench-runtime" \
+    "$root/scripts/build-static.sh" >/dev/null
+  for t in tests/gpu/attnres-runtime-gpu-tests tools/attnres-bench-runtime/attnres-bench-runtime; do
+    strip -o "$out/$(basename "$t")" "$static/$t"
+    xz -T2 -6 "$out/$(basename "$t")"
+  done
+fi
 echo "bundle: $(ls "$out/kernels" | grep -c ptx) kernels, $(du -sh "$out" | cut -f1)"
