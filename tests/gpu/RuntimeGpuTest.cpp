@@ -11,7 +11,7 @@
 
 #include "runtime/AttnRes.h"
 #include "runtime/CudaDriver.h"
-#include "tests/gpu/HalfFloat.h"
+#include "reference/HalfFloat.h"
 
 #include <gtest/gtest.h>
 

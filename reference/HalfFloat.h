@@ -1,7 +1,7 @@
 //===- HalfFloat.h - f16 / bf16 <-> f32 conversions on the host -*- C++ -*-===//
 
-#ifndef ATTNRES_TESTS_HALFFLOAT_H
-#define ATTNRES_TESTS_HALFFLOAT_H
+#ifndef ATTNRES_REFERENCE_HALFFLOAT_H
+#define ATTNRES_REFERENCE_HALFFLOAT_H
 
 #include <cmath>
 #include <cstdint>
@@ -64,4 +64,4 @@ inline float fromF16(uint16_t h) {
 
 } // namespace attnres::half
 
-#endif // ATTNRES_TESTS_HALFFLOAT_H
+#endif // ATTNRES_REFERENCE_HALFFLOAT_H
