@@ -364,6 +364,33 @@ public:
     return weights;
   }
 
+  /// Per-row coefficients of the backward, from alpha_i, rstd_i, the
+  /// reduced dalpha_i and u_i = w . v_i, and mean = sum_j alpha_j dalpha_j:
+  /// dv = alpha dh + coefW w + coefV v, and c += coefW v.
+  std::pair<Value, Value> backwardCoefficients(Value alpha, Value rstd,
+                                               Value dalpha, Value u,
+                                               Value mean) {
+    Value ds = mul(alpha, sub(dalpha, mean));
+    Value coefW = mul(ds, rstd);
+    Value score = mul(rstd, u);
+    Value coefV =
+        mul(f32(-1.0 / static_cast<double>(layout.width)),
+            mul(mul(coefW, score), rstd));
+    return {coefW, coefV};
+  }
+
+  /// dv lanes of one row, accumulating coefW * v into `c`.
+  SmallVector<Value> gradientRow(Value alpha, Value coefW, Value coefV,
+                                 ArrayRef<Value> dh, ArrayRef<Value> w,
+                                 ArrayRef<Value> v, SmallVector<Value> &c) {
+    SmallVector<Value> dv;
+    for (auto [l, x] : llvm::enumerate(v)) {
+      dv.push_back(add(add(mul(alpha, dh[l]), mul(coefW, w[l])), mul(coefV, x)));
+      c[l] = add(c[l], mul(coefW, x));
+    }
+    return dv;
+  }
+
   /// Grid-stride loop over tokens with loop-carried values; `body` gets the
   /// token (i64) and the carried values and returns the next ones.
   SmallVector<Value> tokenLoop(
@@ -393,7 +420,8 @@ public:
 /// shared-memory scratch of `scratchFloats` f32 if non-zero.
 gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                             StringRef name, TypeRange argTypes, int64_t threads,
-                            int64_t scratchFloats, int64_t scratchPointers = 0) {
+                            int64_t vectorElems, int64_t scratchFloats,
+                            int64_t scratchPointers = 0) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<Type> workgroup;
@@ -413,6 +441,8 @@ gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   for (unsigned i = 0; i < workgroup.size(); ++i)
     kernel.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
                                        b.getI64IntegerAttr(16));
+  // The runtime derives the pointer alignment it checks from this.
+  kernel->setAttr(kVectorElemsAttr, b.getI64IntegerAttr(vectorElems));
   kernel.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
   // Let ptxas use every register one CTA per SM leaves it: left to itself
@@ -422,13 +452,6 @@ gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   return kernel;
 }
 
-/// Records the element count of the vector accesses: the runtime derives
-/// the pointer alignment it must check from it.
-void setVectorElems(gpu::GPUFuncOp kernel, int64_t vectorElems) {
-  kernel->setAttr(kVectorElemsAttr,
-                  IntegerAttr::get(IntegerType::get(kernel.getContext(), 64),
-                                   vectorElems));
-}
 
 void finishKernel(ImplicitLocOpBuilder &b) { gpu::ReturnOp::create(b); }
 
@@ -496,8 +519,8 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
   auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
-                             layout.threads, 2 * n * layout.numWarps());
-  setVectorElems(kernel, layout.vectorElems);
+                             layout.threads, layout.vectorElems,
+                             2 * n * layout.numWarps());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -556,8 +579,8 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
   auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
-                             layout.threads, 2 * n * layout.numWarps());
-  setVectorElems(kernel, layout.vectorElems);
+                             layout.threads, layout.vectorElems,
+                             2 * n * layout.numWarps());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -571,7 +594,6 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                                         : Value();
   e.beginKernel();
   SmallVector<Value> w = loadWeights(e, query, norm);
-  const float invWidth = 1.0f / static_cast<float>(layout.width);
 
   // c_d partial sums over this CTA's tokens are carried in registers.
   SmallVector<Value> zeros(w.size(), e.f32(0.0));
@@ -603,18 +625,10 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
         SmallVector<Value> next(carried.begin(), carried.end());
         for (int64_t i = 0; i < n; ++i) {
-          Value ds = e.mul(alpha[i], e.sub(sums[2 * i], mean));
-          Value score = e.mul(rstd[i], sums[2 * i + 1]);
-          Value coefW = e.mul(ds, rstd[i]);
-          Value coefV = e.mul(e.f32(-invWidth),
-                              e.mul(e.mul(coefW, score), rstd[i]));
-          SmallVector<Value> dv;
-          for (auto [l, x] : llvm::enumerate(tile[i])) {
-            dv.push_back(e.add(e.add(e.mul(alpha[i], dh[l]), e.mul(coefW, w[l])),
-                               e.mul(coefV, x)));
-            next[l] = e.add(next[l], e.mul(coefW, x));
-          }
-          storeRow(e, gradSources[i], rowStart, layout.storage, dv);
+          auto [coefW, coefV] = e.backwardCoefficients(
+              alpha[i], rstd[i], sums[2 * i], sums[2 * i + 1], mean);
+          storeRow(e, gradSources[i], rowStart, layout.storage,
+                   e.gradientRow(alpha[i], coefW, coefV, dh, w, tile[i], next));
         }
         return next;
       });
@@ -779,8 +793,8 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t n = layout.numSources;
   StreamScratch scratch{n, layout.numWarps()};
   auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
-                             layout.threads, scratch.size(), n);
-  setVectorElems(kernel, layout.vectorElems);
+                             layout.threads, layout.vectorElems,
+                             scratch.size(), n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -851,8 +865,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t n = layout.numSources;
   StreamScratch scratch{n, layout.numWarps()};
   auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
-                             layout.threads, scratch.size(), 2 * n);
-  setVectorElems(kernel, layout.vectorElems);
+                             layout.threads, layout.vectorElems,
+                             scratch.size(), 2 * n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -867,7 +881,6 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   llvm::append_range(table, args.slice(n + 5, n));
   s.fillPointerTable(table);
   SmallVector<Value> w = loadWeights(e, query, norm);
-  const float invWidth = 1.0f / static_cast<float>(layout.width);
 
   SmallVector<Value> zeros(w.size(), e.f32(0.0));
   SmallVector<Value> c = e.tokenLoop(
@@ -897,11 +910,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           }
           Value mean = s.maskedSum(weighted, valid);
           for (auto [k, row] : llvm::enumerate(rows)) {
-            Value ds = e.mul(alpha[k], e.sub(dalpha[k], mean));
-            Value coefW = e.mul(ds, rstd[k]);
-            Value score = e.mul(rstd[k], u[k]);
-            Value coefV = e.mul(e.f32(-invWidth),
-                                e.mul(e.mul(coefW, score), rstd[k]));
+            auto [coefW, coefV] = e.backwardCoefficients(
+                alpha[k], rstd[k], dalpha[k], u[k], mean);
             e.emitIf(valid[k], [&] {
               s.storeF(scratch.coef(0), row, alpha[k]);
               s.storeF(scratch.coef(1), row, coefW);
@@ -916,14 +926,10 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           Value coefV = s.loadF(scratch.coef(2), row);
           SmallVector<Value> v =
               loadRow(e, s.rowPointer(row), rowStart, layout.storage);
-          SmallVector<Value> dv, next;
-          for (auto [l, x] : llvm::enumerate(v)) {
-            dv.push_back(e.add(e.add(e.mul(alpha, dh[l]), e.mul(coefW, w[l])),
-                               e.mul(coefV, x)));
-            next.push_back(e.add(acc[l], e.mul(coefW, x)));
-          }
+          SmallVector<Value> next(acc.begin(), acc.end());
           storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
-                   layout.storage, dv);
+                   layout.storage,
+                   e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
           return next;
         });
       });
@@ -939,7 +945,8 @@ void emitReduce(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                 Type gradNormType) {
   KernelEmitter e(b, layout);
   auto kernel =
-      createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads, 0);
+      createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads,
+                   /*vectorElems=*/1, 0);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
