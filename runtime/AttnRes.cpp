@@ -72,6 +72,10 @@ Sources Sources::list(std::vector<const void *> pointers, int64_t tokenStride) {
 
 Sources Sources::list(const void *const *pointers, int64_t count,
                       int64_t tokenStride) {
+  if (!pointers && count > 0)
+    throw Error(ErrorKind::InvalidArgument,
+                "attnres: the list of source pointers is null (count " +
+                    std::to_string(count) + ")");
   return list(std::vector<const void *>(pointers, pointers + std::max<int64_t>(
                                                                   count, 0)),
               tokenStride);

@@ -12,6 +12,16 @@
 namespace attnres {
 
 namespace {
+/// %g keeps tiny and negative values readable (std::to_string prints
+/// -1e-9 as -0.000000).
+std::string formatFloat(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", static_cast<double>(value));
+  return text;
+}
+} // namespace
+
+namespace {
 
 enum class PointerKind { Storage, Param, Stats, Workspace };
 
@@ -140,7 +150,7 @@ void checkCall(const CallArgs &args) {
          "D (feature width) must be >= 1, got " + std::to_string(args.width));
   if (!(args.eps > 0.0f) || !std::isfinite(args.eps))
     fail(args, ErrorKind::InvalidArgument,
-         "eps must be positive and finite, got " + std::to_string(args.eps));
+         "eps must be positive and finite, got " + formatFloat(args.eps));
   if (!forward && args.gradSources->count() != n)
     fail(args, ErrorKind::InvalidArgument,
          "grad_sources has " + std::to_string(args.gradSources->count()) +

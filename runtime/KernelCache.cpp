@@ -345,26 +345,36 @@ KernelCache::readEntry(const std::string &dir, const std::string &keyText,
     problem = "kernel.mlir does not match its checksum (corrupt or truncated)";
     return std::nullopt;
   }
+  // kernel.json itself carries no checksum: every entry must be valid, name
+  // an entry point of the PTX, and the count must fit the direction, or the
+  // entry is rebuilt (a half-valid entry would fail at every launch).
   CompiledKernel kernel;
-  if (const llvm::json::Array *entries = root->getArray("entries")) {
-    for (const llvm::json::Value &value : *entries) {
-      const llvm::json::Object *object = value.getAsObject();
-      if (!object)
-        break;
-      KernelEntry entry;
-      std::optional<llvm::StringRef> name = object->getString("name");
-      entry.threads = object->getInteger("threads").value_or(0);
-      entry.vectorElems = object->getInteger("vector_elems").value_or(0);
-      if (!name || name->empty() || entry.threads <= 0 ||
-          entry.threads > 1024 || entry.vectorElems <= 0)
-        break;
-      entry.name = name->str();
-      kernel.entries.push_back(std::move(entry));
-    }
-  }
-  if (kernel.entries.empty()) {
-    problem = "kernel.json has no valid kernel entries";
+  const llvm::json::Array *entries = root->getArray("entries");
+  std::optional<llvm::StringRef> direction = root->getString("direction");
+  size_t expected = direction && *direction == "bwd" ? 2 : 1;
+  if (!entries || entries->size() != expected) {
+    problem = "kernel.json has no valid kernel entries: it lists " +
+              std::to_string(entries ? entries->size() : 0) +
+              " kernel entries, expected " + std::to_string(expected);
     return std::nullopt;
+  }
+  for (const llvm::json::Value &value : *entries) {
+    const llvm::json::Object *object = value.getAsObject();
+    std::optional<llvm::StringRef> name =
+        object ? object->getString("name") : std::nullopt;
+    KernelEntry entry;
+    entry.threads = object ? object->getInteger("threads").value_or(0) : 0;
+    entry.vectorElems =
+        object ? object->getInteger("vector_elems").value_or(0) : 0;
+    if (!name || name->empty() || entry.threads <= 0 || entry.threads > 1024 ||
+        entry.vectorElems <= 0 ||
+        ptx.find(".entry " + name->str() + "(") == std::string::npos) {
+      problem = "kernel.json has no valid kernel entries: one is malformed or "
+                "names no entry point of kernel.ptx";
+      return std::nullopt;
+    }
+    entry.name = name->str();
+    kernel.entries.push_back(std::move(entry));
   }
   kernel.ptx = std::move(ptx);
   kernel.kernelIR = std::move(ir);

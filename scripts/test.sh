@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fresh machine to full test run: installs what is missing, builds, and runs
-# every suite (lit, malformed corpus, GoogleTest, pytest) under ctest.
+# every suite (lit, malformed corpus and fuzzing, ptxas matrix, GoogleTest,
+# GPU suites that skip without a GPU) under ctest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 using namespace attnres;
@@ -91,12 +92,17 @@ bool runOnGpu(const KernelSpec &spec, const ref::Problem &p,
               rt.deviceArch().c_str(), rt.cacheDirectory().c_str());
   const std::string dtype = toString(spec.dtype);
   std::vector<CUdeviceptr> buffers;
+  auto check = [&](CUresult result, const char *what) {
+    if (result != CUDA_SUCCESS)
+      throw Error(ErrorKind::Driver,
+                  std::string(what) + ": " + cu->describe(result));
+  };
   auto upload = [&](const std::vector<uint8_t> &bytes) {
     CUdeviceptr ptr = 0;
-    if (cu->cuMemAlloc(&ptr, std::max<size_t>(bytes.size(), 16)) != CUDA_SUCCESS)
-      throw Error(ErrorKind::Driver, "cuMemAlloc failed");
-    cu->cuMemcpyHtoD(ptr, bytes.data(), bytes.size());
+    check(cu->cuMemAlloc(&ptr, std::max<size_t>(bytes.size(), 16)),
+          "cuMemAlloc");
     buffers.push_back(ptr);
+    check(cu->cuMemcpyHtoD(ptr, bytes.data(), bytes.size()), "cuMemcpyHtoD");
     return reinterpret_cast<void *>(ptr);
   };
   auto poisoned = [&](size_t bytes) {
@@ -104,7 +110,9 @@ bool runOnGpu(const KernelSpec &spec, const ref::Problem &p,
   };
   auto download = [&](void *ptr, size_t bytes) {
     std::vector<uint8_t> data(bytes);
-    cu->cuMemcpyDtoH(data.data(), reinterpret_cast<CUdeviceptr>(ptr), bytes);
+    check(cu->cuMemcpyDtoH(data.data(), reinterpret_cast<CUdeviceptr>(ptr),
+                           bytes),
+          "cuMemcpyDtoH");
     return data;
   };
   const size_t rowBytes = size_t(p.m) * p.d * ref::elementBytes(dtype);
@@ -124,7 +132,7 @@ bool runOnGpu(const KernelSpec &spec, const ref::Problem &p,
              spec.dtype, spec.eps, nullptr);
   rt.backward(dh, Sources::stacked(v, p.n), q, g, a, r, Sources::stacked(dv, p.n),
               dq, dg, p.m, p.d, spec.dtype, spec.eps, nullptr);
-  cu->cuCtxSynchronize();
+  check(cu->cuCtxSynchronize(), "forward + backward");
   auto t1 = std::chrono::steady_clock::now();
   std::printf("GPU path: first forward + backward (compile or cache load "
               "included) %.1f ms\n",
@@ -147,21 +155,33 @@ int main(int argc, char **argv) {
   spec.numSources = 8;
   spec.width = 4096;
   int tokens = 256;
+  const char *usage = "usage: attnres-run [--sources N] [--width D] "
+                      "[--dtype f32|f16|bf16] [--tokens M]\n";
+  if (argc % 2 == 0)
+    return std::fprintf(stderr, "error: every flag needs a value\n%s", usage), 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--sources")
-      spec.numSources = std::stoll(value);
-    else if (flag == "--width")
-      spec.width = std::stoll(value);
-    else if (flag == "--tokens")
-      tokens = std::stoi(value);
-    else if (flag == "--dtype" && parseDType(value))
-      spec.dtype = *parseDType(value);
-    else
-      return std::fprintf(stderr, "error: bad argument '%s %s'\n", flag.c_str(),
-                          value.c_str()),
+    try {
+      if (flag == "--sources")
+        spec.numSources = std::stoll(value);
+      else if (flag == "--width")
+        spec.width = std::stoll(value);
+      else if (flag == "--tokens")
+        tokens = std::stoi(value);
+      else if (flag == "--dtype" && parseDType(value))
+        spec.dtype = *parseDType(value);
+      else
+        throw std::invalid_argument(flag);
+    } catch (const std::exception &) {
+      return std::fprintf(stderr, "error: bad argument '%s %s'\n%s",
+                          flag.c_str(), value.c_str(), usage),
              2;
+    }
   }
+  if (tokens < 1 || tokens > 1 << 20)
+    return std::fprintf(stderr, "error: --tokens must be in [1, 1048576], got %d\n",
+                        tokens),
+           2;
   if (std::string invalid = validate(spec); !invalid.empty())
     return std::fprintf(stderr, "error: %s\n", invalid.c_str()), 2;
   const std::string dtype = toString(spec.dtype);
