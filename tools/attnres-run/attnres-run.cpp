@@ -10,7 +10,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#ifdef ATTNRES_HAVE_CPU_PATH
 #include "codegen/CpuKernel.h"
+#endif
 #include "reference/Reference.h"
 #include "runtime/AttnRes.h"
 #include "runtime/CudaDriver.h"
@@ -30,6 +32,7 @@ struct Outputs {
   std::vector<float> h, alpha, rstd, dv, dq, dg;
 };
 
+#ifdef ATTNRES_HAVE_CPU_PATH
 /// The CPU path: the spec's attnres program JIT-compiled for the host.
 bool runOnCpu(const KernelSpec &spec, const ref::Problem &p,
               const std::vector<float> &alpha, const std::vector<float> &rstd,
@@ -80,6 +83,15 @@ bool runOnCpu(const KernelSpec &spec, const ref::Problem &p,
   out.dv = ref::decode(dtype, dv);
   return true;
 }
+#else
+/// Builds without the host JIT (the static GPU build) have no CPU path.
+bool runOnCpu(const KernelSpec &, const ref::Problem &,
+              const std::vector<float> &, const std::vector<float> &,
+              Outputs &) {
+  std::fprintf(stderr, "error: this build has no CPU path\n");
+  return false;
+}
+#endif
 
 /// The GPU path through the runtime (JIT, cache, launch).
 bool runOnGpu(const KernelSpec &spec, const ref::Problem &p,
