@@ -1,11 +1,15 @@
 //===- KernelSpec.cpp - Kernel specs: names, validation, attnres programs -===//
 
 #include "codegen/KernelSpec.h"
+#include "dialect/Limits.h"
 
 #include <cmath>
 #include <sstream>
 
 namespace attnres {
+
+using mlir::attnres::kMaxSources;
+using mlir::attnres::kMaxWidth;
 
 const char *toString(DType dtype) {
   switch (dtype) {
@@ -45,11 +49,12 @@ int64_t elementBytes(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
 
 std::string validate(const KernelSpec &spec) {
   std::ostringstream error;
-  if (spec.numSources < 1 || spec.numSources > 64)
-    error << "N (number of sources) must be in [1, 64], got "
-          << spec.numSources;
-  else if (spec.width < 1 || spec.width > 16384)
-    error << "D (feature width) must be in [1, 16384], got " << spec.width;
+  if (spec.numSources < 1 || spec.numSources > kMaxSources)
+    error << "N (number of sources) must be in [1, " << kMaxSources
+          << "], got " << spec.numSources;
+  else if (spec.width < 1 || spec.width > kMaxWidth)
+    error << "D (feature width) must be in [1, " << kMaxWidth << "], got "
+          << spec.width;
   else if (!(spec.eps > 0.0f) || !std::isfinite(spec.eps))
     error << "eps must be positive and finite, got " << spec.eps;
   else if (spec.arch.rfind("sm_", 0) != 0 || spec.arch.size() < 5 ||

@@ -9,6 +9,8 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialect/Limits.h"
+
 #include "dialect/AttnResOpsDialect.h.inc"
 #include "dialect/AttnResEnums.h.inc"
 
@@ -20,9 +22,6 @@
 
 namespace mlir::attnres {
 
-/// Largest depth and width the dialect accepts (the lowerings may accept less).
-inline constexpr int64_t kMaxSources = 64;
-inline constexpr int64_t kMaxWidth = 16384;
 
 /// True for the storage element types AttnRes supports: f32, f16, bf16.
 bool isSupportedElementType(Type type);

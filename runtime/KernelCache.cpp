@@ -2,6 +2,8 @@
 
 #include "runtime/KernelCache.h"
 
+#include "dialect/Limits.h"
+
 #include "runtime/AttnRes.h"
 #include "runtime/CompilerHash.h"
 
@@ -213,7 +215,8 @@ void checkSpec(const KernelSpec &spec) {
     return;
   // In range but beyond what the compiler handles: Unsupported; a value
   // that makes no sense: InvalidArgument.
-  bool unsupported = spec.numSources > 64 || spec.width > 16384 ||
+  bool unsupported = spec.numSources > mlir::attnres::kMaxSources ||
+                     spec.width > mlir::attnres::kMaxWidth ||
                      invalid.rfind("arch", 0) == 0;
   throw Error(unsupported ? ErrorKind::Unsupported : ErrorKind::InvalidArgument,
               "unsupported kernel spec: " + invalid);

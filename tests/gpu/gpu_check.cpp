@@ -80,12 +80,6 @@ struct DeviceBuffer {
   }
 };
 
-std::vector<float> upload(DeviceBuffer &buffer, const std::string &dtype,
-                          const std::vector<float> &values) {
-  buffer.upload(encode(dtype, values));
-  return values;
-}
-
 struct Module {
   CUmodule module = nullptr;
   std::vector<CUfunction> functions;
@@ -116,10 +110,9 @@ void loadModule(const Spec &spec, Module &out) {
 }
 
 int gridFor(CUfunction function, int threads, int tokens) {
-  int perSM = 0, sms = 0, device = 0;
+  int perSM = 0, sms = 0;
   CUdevice dev;
   check(cu->cuCtxGetDevice(&dev), "cuCtxGetDevice");
-  (void)device;
   check(cu->cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSM, function,
                                                         threads, 0),
         "occupancy");
