@@ -108,6 +108,12 @@ get_property(ATTNRES_STATIC_REWRITTEN GLOBAL PROPERTY ATTNRES_STATIC_REWRITTEN)
 list(LENGTH ATTNRES_STATIC_REWRITTEN count)
 message(STATUS "ATTNRES_STATIC_LLVM: static MLIR/LLVM (${count} imported targets rewritten)")
 
+# Position-independent code everywhere, so that the same objects link into
+# the shared core library (libattnres.so, runtime/CMakeLists.txt) that the
+# Python module of a machine without LLVM is built against; the
+# distribution's static LLVM/MLIR archives are PIC already.
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+
 # Let the linker drop what the pipeline never reaches (the distribution's
 # archives are built with function and data sections too).
 add_compile_options(-ffunction-sections -fdata-sections)

@@ -17,7 +17,8 @@ namespace attnres {
 enum class DType { F32, F16, BF16 };
 enum class Direction { Forward, Backward };
 
-/// Tuning knobs of the GPU lowering (see attnres-lower-to-gpu).
+/// Tuning knobs of the GPU lowering (see attnres-lower-to-gpu). Each field
+/// also has a line in tuningKnobs() (codegen/Tuning.cpp): sweep space, JSON.
 struct Tuning {
   int64_t threads = 0;      ///< threads per CTA; 0 picks by heuristic
   int64_t vectorBytes = 16; ///< bytes per vector access: 4, 8 or 16

@@ -27,6 +27,7 @@
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -88,10 +89,33 @@ std::string ptxFeatures(const std::string &arch) {
                                                                     : "+ptx78";
 }
 
-} // namespace
+/// Records the whole module after every pass (nested ones included). The
+/// adaptors that run a nested pipeline have no argument and are skipped:
+/// their passes are recorded one by one.
+class StageRecorder : public PassInstrumentation {
+public:
+  explicit StageRecorder(std::vector<IRStage> &stages) : stages(stages) {}
 
-std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
-                                           std::string &error) {
+  void runAfterPass(Pass *pass, Operation *op) override {
+    if (pass->getArgument().empty())
+      return;
+    Operation *top = op;
+    while (Operation *parent = top->getParentOp())
+      top = parent;
+    IRStage stage;
+    stage.pass = pass->getArgument().str();
+    llvm::raw_string_ostream os(stage.ir);
+    top->print(os);
+    stages.push_back(std::move(stage));
+  }
+
+private:
+  std::vector<IRStage> &stages;
+};
+
+std::optional<CompiledKernel> compile(const KernelSpec &spec,
+                                      std::string &error,
+                                      std::vector<IRStage> *stages) {
   if (std::string invalid = validate(spec); !invalid.empty()) {
     error = "unsupported kernel spec: " + invalid;
     return std::nullopt;
@@ -108,6 +132,8 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
     error = "internal error: generated program does not parse:\n" + diagnostics;
     return std::nullopt;
   }
+  if (stages)
+    stages->push_back({"input", buildProgram(spec)});
 
   mlir::attnres::ToPTXPipelineOptions options;
   // buildProgram() pins N, D and dtype already: no specialize step.
@@ -118,6 +144,8 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
   options.resident = spec.tuning.resident;
 
   PassManager toKernels(&context);
+  if (stages)
+    toKernels.addInstrumentation(std::make_unique<StageRecorder>(*stages));
   mlir::attnres::buildToGPUKernelsPipeline(toKernels, options);
   if (failed(toKernels.run(*module))) {
     error = "lowering to GPU kernels failed:\n" + diagnostics;
@@ -139,6 +167,8 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
   module->print(irStream);
 
   PassManager toPTX(&context);
+  if (stages)
+    toPTX.addInstrumentation(std::make_unique<StageRecorder>(*stages));
   mlir::attnres::buildGPUKernelsToPTXPipeline(toPTX, options);
   if (failed(toPTX.run(*module))) {
     error = "lowering to PTX failed:\n" + diagnostics;
@@ -158,6 +188,20 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
     return std::nullopt;
   }
   return kernel;
+}
+
+} // namespace
+
+std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
+                                           std::string &error) {
+  return compile(spec, error, nullptr);
+}
+
+std::optional<CompiledKernel>
+compileToPTXWithStages(const KernelSpec &spec, std::vector<IRStage> &stages,
+                       std::string &error) {
+  stages.clear();
+  return compile(spec, error, &stages);
 }
 
 std::string findPtxas() {

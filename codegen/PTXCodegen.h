@@ -54,6 +54,19 @@ struct ResourceReport {
 std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
                                            std::string &error);
 
+/// The module after one pass of the pipeline.
+struct IRStage {
+  std::string pass; ///< the pass flag (attnres-lower-to-gpu, ...); "input" first
+  std::string ir;
+};
+
+/// compileToPTX, also recording the program ("input") and the whole module
+/// after every pass, in order, for inspection. Slower: it prints the IR
+/// once per pass.
+std::optional<CompiledKernel>
+compileToPTXWithStages(const KernelSpec &spec, std::vector<IRStage> &stages,
+                       std::string &error);
+
 /// Assembles `ptx` with ptxas for `arch` and parses its -v report. Returns
 /// nullopt with `error` set if ptxas is missing or rejects the PTX.
 std::optional<std::vector<ResourceReport>>

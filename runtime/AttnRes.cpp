@@ -14,11 +14,16 @@
 #include "runtime/CudaDriver.h"
 #include "runtime/KernelCache.h"
 #include "runtime/LaunchCache.h"
+#include "runtime/TuningDatabase.h"
+
+#include "codegen/Tuning.h"
 
 #include "llvm/ADT/SmallVector.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -89,6 +94,20 @@ const void *Sources::pointer(int64_t i, int64_t tokens, int64_t width,
   return static_cast<const char *>(stackedBase) + i * step * elementBytes;
 }
 
+const char *toString(TuningChoice::Source source) {
+  switch (source) {
+  case TuningChoice::Source::Explicit:
+    return "explicit";
+  case TuningChoice::Source::Database:
+    return "database";
+  case TuningChoice::Source::Builtin:
+    return "built-in database";
+  case TuningChoice::Source::Heuristic:
+    return "heuristic";
+  }
+  return "?";
+}
+
 const char *toString(CompileResult::Origin origin) {
   switch (origin) {
   case CompileResult::Origin::Memory:
@@ -152,6 +171,8 @@ public:
   LoadedKernel &kernelFor(const Current &current, const CallArgs &args);
   std::shared_ptr<KernelCache> cache();
   Workspace &workspaceFor(const Current &current, CUstream stream);
+  TuningChoice chooseTuning(const KernelSpec &spec);
+  void retireLoadedKernels();
 
   void check(CUresult result, const std::string &what) {
     if (result != CUDA_SUCCESS)
@@ -177,7 +198,71 @@ public:
 
   std::mutex primaryMutex;
   CUcontext primary = nullptr;
+
+  // The tuning database that overrides the built-in one: set through
+  // setTuningDatabase, else read from $ATTNRES_TUNING_DB at first use.
+  std::mutex tuningMutex;
+  bool tuningEnabled = true;
+  bool tuningEnvChecked = false;
+  std::shared_ptr<const TuningDatabase> tuningOverride;
 };
+
+TuningChoice Runtime::Impl::chooseTuning(const KernelSpec &spec) {
+  TuningChoice choice;
+  choice.tuning = spec.tuning;
+  if (!isDefaultTuning(spec.tuning)) {
+    choice.source = TuningChoice::Source::Explicit;
+    return choice;
+  }
+  std::shared_ptr<const TuningDatabase> file;
+  {
+    std::lock_guard<std::mutex> lock(tuningMutex);
+    if (!tuningEnabled)
+      return choice;
+    if (!tuningEnvChecked) {
+      tuningEnvChecked = true;
+      const char *path = std::getenv("ATTNRES_TUNING_DB");
+      if (path && *path) {
+        // Calls cannot report this: warn and go on with the built-in one.
+        std::string error;
+        std::vector<std::string> warnings;
+        std::optional<TuningDatabase> db =
+            TuningDatabase::load(path, error, warnings);
+        for (const std::string &warning : warnings)
+          std::fprintf(stderr, "attnres: warning: %s\n", warning.c_str());
+        if (db)
+          tuningOverride = std::make_shared<TuningDatabase>(std::move(*db));
+        else
+          std::fprintf(stderr,
+                       "attnres: warning: %s (from ATTNRES_TUNING_DB); "
+                       "using the built-in tuning database\n",
+                       error.c_str());
+      }
+    }
+    file = tuningOverride;
+  }
+  const TuningKey key = TuningKey::of(spec);
+  if (file)
+    if (const TuningEntry *entry = file->find(key)) {
+      choice.tuning = entry->tuning;
+      choice.source = TuningChoice::Source::Database;
+      choice.origin = entry->origin;
+      return choice;
+    }
+  if (const TuningEntry *entry = builtinTuningDatabase().find(key)) {
+    choice.tuning = entry->tuning;
+    choice.source = TuningChoice::Source::Builtin;
+    choice.origin = entry->origin;
+  }
+  return choice;
+}
+
+void Runtime::Impl::retireLoadedKernels() {
+  auto old = kernels.clear();
+  std::lock_guard<std::mutex> lock(loadMutex);
+  for (auto &kernel : old)
+    retired.push_back(std::move(kernel));
+}
 
 const CudaDriver &Runtime::Impl::driver() {
   if (const CudaDriver *loaded = cu.load(std::memory_order_acquire))
@@ -295,6 +380,10 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
   spec.arch = device.arch;
   spec.eps = args.eps;
   spec.tuning = *args.tuning;
+  // The launch key holds the caller's tuning; a default one resolves here,
+  // once per key, through the tuning databases (changing them empties the
+  // launch table).
+  spec.tuning = chooseTuning(spec).tuning;
   // Compiling happens outside loadMutex; the cache compiles a key once.
   CacheLookup lookup = cache()->get(spec);
   const CompiledKernel &compiled = *lookup.kernel;
@@ -626,10 +715,63 @@ std::string Runtime::cacheDirectory() { return impl->cache()->root(); }
 
 void Runtime::clearMemoryCache() {
   impl->cache()->clearMemory();
-  auto old = impl->kernels.clear();
-  std::lock_guard<std::mutex> lock(impl->loadMutex);
-  for (auto &kernel : old)
-    impl->retired.push_back(std::move(kernel));
+  impl->retireLoadedKernels();
+}
+
+std::vector<std::string> Runtime::setTuningDatabase(const std::string &path) {
+  std::vector<std::string> warnings;
+  std::shared_ptr<const TuningDatabase> db;
+  if (!path.empty()) {
+    std::string error;
+    std::optional<TuningDatabase> loaded =
+        TuningDatabase::load(path, error, warnings);
+    if (!loaded)
+      throw Error(ErrorKind::InvalidArgument, "attnres: " + error);
+    db = std::make_shared<TuningDatabase>(std::move(*loaded));
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl->tuningMutex);
+    impl->tuningOverride = std::move(db);
+    impl->tuningEnvChecked = true;
+  }
+  impl->retireLoadedKernels();
+  return warnings;
+}
+
+void Runtime::resetTuningDatabase() {
+  {
+    std::lock_guard<std::mutex> lock(impl->tuningMutex);
+    impl->tuningOverride.reset();
+    impl->tuningEnvChecked = false;
+    impl->tuningEnabled = true;
+  }
+  impl->retireLoadedKernels();
+}
+
+void Runtime::setTuningDatabaseEnabled(bool enabled) {
+  {
+    std::lock_guard<std::mutex> lock(impl->tuningMutex);
+    if (impl->tuningEnabled == enabled)
+      return;
+    impl->tuningEnabled = enabled;
+  }
+  impl->retireLoadedKernels();
+}
+
+TuningChoice Runtime::tuningFor(int64_t numSources, int64_t width, DType dtype,
+                                Direction direction, const std::string &arch,
+                                const Tuning &tuning) {
+  KernelSpec spec;
+  spec.numSources = numSources;
+  spec.width = width;
+  spec.dtype = dtype;
+  spec.direction = direction;
+  spec.arch = arch.empty() ? deviceArch() : arch;
+  spec.tuning = tuning;
+  if (std::string invalid = validate(spec); !invalid.empty())
+    throw Error(ErrorKind::InvalidArgument,
+                "attnres: tuningFor: " + invalid);
+  return impl->chooseTuning(spec);
 }
 
 } // namespace attnres

@@ -113,6 +113,19 @@ struct CompileResult {
 };
 const char *toString(CompileResult::Origin origin);
 
+/// The tuning the runtime uses for one kernel and where it came from.
+struct TuningChoice {
+  Tuning tuning;
+  enum class Source {
+    Explicit,  ///< the caller passed a tuning other than Tuning{}
+    Database,  ///< setTuningDatabase() or $ATTNRES_TUNING_DB
+    Builtin,   ///< the database compiled in from the repository's tuning/
+    Heuristic, ///< no entry: Tuning{} (the lowering's own choices)
+  } source = Source::Heuristic;
+  std::string origin; ///< the database's path or built-in name, else empty
+};
+const char *toString(TuningChoice::Source source);
+
 /// The process-wide runtime. All members are thread-safe.
 class Runtime {
 public:
@@ -160,6 +173,29 @@ public:
   size_t backwardWorkspaceBytes(int64_t numSources, int64_t tokens,
                                 int64_t width, DType dtype, float eps,
                                 const Tuning &tuning = Tuning());
+
+  /// Tuning databases (written by attnres-tune) are consulted when a call
+  /// passes the default Tuning{}: first the file set here or named by
+  /// $ATTNRES_TUNING_DB, then the database built into the runtime, else
+  /// the heuristic. Keys are exact: {arch, N, D, dtype, direction}.
+  ///
+  /// Reads `path` and uses it instead of $ATTNRES_TUNING_DB's file from now
+  /// on ("" = none: only the built-in database). An unreadable or
+  /// malformed file throws Error (InvalidArgument) naming it and the
+  /// problem, and changes nothing; entries it refuses (bad fields, a
+  /// tuning validate() rejects) are left out and described in the result.
+  std::vector<std::string> setTuningDatabase(const std::string &path);
+  /// Back to the start-up state: databases enabled, $ATTNRES_TUNING_DB read
+  /// again at the next use, then the built-in database.
+  void resetTuningDatabase();
+  /// false: ignore every database and use the heuristic (what attnres-tune
+  /// times as the untuned default); true (the default): use them.
+  void setTuningDatabaseEnabled(bool enabled);
+  /// The tuning a call with `tuning` would use for this kernel on `arch`
+  /// ("" = the current device's, which needs a GPU), and its source.
+  TuningChoice tuningFor(int64_t numSources, int64_t width, DType dtype,
+                         Direction direction, const std::string &arch = "",
+                         const Tuning &tuning = Tuning());
 
   /// Uses `directory` for the disk cache from now on ("" = memory only)
   /// and forgets the in-memory kernels; see clearMemoryCache.

@@ -44,6 +44,7 @@ struct CudaDriver {
                  unsigned, unsigned, CUstream, void **, void **))              \
   X(cuMemAlloc, CUresult (*)(CUdeviceptr *, size_t))                           \
   X(cuMemFree, CUresult (*)(CUdeviceptr))                                      \
+  X(cuMemGetInfo, CUresult (*)(size_t *, size_t *))                            \
   X(cuMemcpyHtoD, CUresult (*)(CUdeviceptr, const void *, size_t))             \
   X(cuMemcpyDtoH, CUresult (*)(void *, CUdeviceptr, size_t))                   \
   X(cuMemcpyDtoDAsync,                                                         \

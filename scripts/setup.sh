@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build and test attnres:
-# LLVM/MLIR 22, GoogleTest, CMake and Ninja. The CUDA toolkit (cuda.h for
+# LLVM/MLIR 22, GoogleTest, CMake, Ninja, and for the Python module its
+# headers, pybind11, numpy and pytest. The CUDA toolkit (cuda.h for
 # the driver loader, ptxas for the checks) is expected at /usr/local/cuda.
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 
 packages=(cmake ninja-build g++ git python3
           llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-          libzstd-dev libedit-dev zlib1g-dev libgtest-dev libgmock-dev)
+          libzstd-dev libedit-dev zlib1g-dev libgtest-dev libgmock-dev
+          python3-dev pybind11-dev python3-numpy python3-pytest)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,180 @@
+//===- Tuning.cpp - The knob table and what is derived from it ------------===//
+
+#include "codegen/Tuning.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+#include <set>
+
+namespace attnres {
+
+const std::vector<TuningKnob> &tuningKnobs() {
+  // One line per Tuning field. Candidates: threads 0 lets the lowering size
+  // the CTA for the chosen form; "auto" is left out of resident because it
+  // resolves to one of the other two.
+  // clang-format off
+  static const std::vector<TuningKnob> knobs = {
+      {"threads", &Tuning::threads, {0, 64, 128, 256, 512, 1024}, "threads per CTA (0: chosen by the lowering)"},
+      {"vector_bytes", &Tuning::vectorBytes, {16, 8, 4}, "bytes per vector load/store"},
+      {"resident", &Tuning::resident, {"on", "off"}, "tile in registers (on), streamed (off), or auto"},
+  };
+  // clang-format on
+  return knobs;
+}
+
+const TuningKnob *findKnob(const std::string &name) {
+  for (const TuningKnob &knob : tuningKnobs())
+    if (knob.name == name)
+      return &knob;
+  return nullptr;
+}
+
+KnobValue TuningKnob::get(const Tuning &tuning) const {
+  if (auto *member = std::get_if<int64_t Tuning::*>(&field))
+    return tuning.*(*member);
+  return tuning.*std::get<std::string Tuning::*>(field);
+}
+
+bool TuningKnob::set(Tuning &tuning, const KnobValue &value) const {
+  if (value.index() != field.index())
+    return false;
+  if (auto *member = std::get_if<int64_t Tuning::*>(&field))
+    tuning.*(*member) = std::get<int64_t>(value);
+  else
+    tuning.*std::get<std::string Tuning::*>(field) =
+        std::get<std::string>(value);
+  return true;
+}
+
+std::string toString(const KnobValue &value) {
+  if (auto *i = std::get_if<int64_t>(&value))
+    return std::to_string(*i);
+  return std::get<std::string>(value);
+}
+
+std::optional<KnobValue> parseKnobValue(const TuningKnob &knob,
+                                        const std::string &text) {
+  if (!knob.isInteger())
+    return text.empty() ? std::nullopt : std::optional<KnobValue>(text);
+  int64_t value;
+  if (llvm::StringRef(text).getAsInteger(10, value))
+    return std::nullopt;
+  return KnobValue(value);
+}
+
+bool operator==(const Tuning &a, const Tuning &b) {
+  for (const TuningKnob &knob : tuningKnobs())
+    if (knob.get(a) != knob.get(b))
+      return false;
+  return true;
+}
+
+bool isDefaultTuning(const Tuning &tuning) {
+  KernelSpec given, standard;
+  given.tuning = tuning;
+  return fingerprint(given) == fingerprint(standard);
+}
+
+std::string describe(const Tuning &tuning) {
+  std::string text;
+  for (const TuningKnob &knob : tuningKnobs())
+    text += (text.empty() ? "" : " ") + knob.name + "=" +
+            toString(knob.get(tuning));
+  return text;
+}
+
+llvm::json::Object toJSON(const Tuning &tuning) {
+  llvm::json::Object object;
+  for (const TuningKnob &knob : tuningKnobs()) {
+    KnobValue value = knob.get(tuning);
+    if (auto *i = std::get_if<int64_t>(&value))
+      object[knob.name] = *i;
+    else
+      object[knob.name] = std::get<std::string>(value);
+  }
+  return object;
+}
+
+std::optional<Tuning> tuningFromJSON(const llvm::json::Value &value,
+                                     const KernelSpec &spec,
+                                     std::string &error) {
+  const llvm::json::Object *object = value.getAsObject();
+  if (!object) {
+    error = "the tuning is not a JSON object";
+    return std::nullopt;
+  }
+  Tuning tuning;
+  for (const auto &[key, field] : *object) {
+    const TuningKnob *knob = findKnob(key.str());
+    if (!knob) {
+      std::string known;
+      for (const TuningKnob &k : tuningKnobs())
+        known += (known.empty() ? "" : ", ") + k.name;
+      error = "unknown tuning knob '" + key.str() + "' (known: " + known + ")";
+      return std::nullopt;
+    }
+    std::optional<KnobValue> parsed;
+    if (knob->isInteger()) {
+      if (std::optional<int64_t> i = field.getAsInteger())
+        parsed = *i;
+    } else if (std::optional<llvm::StringRef> s = field.getAsString()) {
+      parsed = s->str();
+    }
+    if (!parsed) {
+      error = "tuning knob '" + knob->name + "' must be " +
+              (knob->isInteger() ? "an integer" : "a string");
+      return std::nullopt;
+    }
+    knob->set(tuning, *parsed);
+  }
+  KernelSpec checked = spec;
+  checked.tuning = tuning;
+  std::string invalid = validate(checked);
+  if (!invalid.empty()) {
+    error = "invalid tuning (" + describe(tuning) + "): " + invalid;
+    return std::nullopt;
+  }
+  return tuning;
+}
+
+std::vector<Tuning> tuningCandidates(const KernelSpec &spec) {
+  return tuningCandidates(spec, {});
+}
+
+std::vector<Tuning> tuningCandidates(
+    const KernelSpec &spec,
+    const std::vector<std::pair<const TuningKnob *, std::vector<KnobValue>>>
+        &only) {
+  const std::vector<TuningKnob> &knobs = tuningKnobs();
+  std::vector<const std::vector<KnobValue> *> values;
+  for (const TuningKnob &knob : knobs) {
+    values.push_back(&knob.candidates);
+    for (const auto &[chosen, replacement] : only)
+      if (chosen == &knob)
+        values.back() = &replacement;
+  }
+  std::vector<Tuning> out;
+  std::set<std::string> seen;
+  // An odometer over the knobs, the last one fastest.
+  std::vector<size_t> index(knobs.size(), 0);
+  for (const auto *v : values)
+    if (v->empty())
+      return out;
+  while (true) {
+    Tuning tuning;
+    for (size_t k = 0; k < knobs.size(); ++k)
+      knobs[k].set(tuning, (*values[k])[index[k]]);
+    KernelSpec candidate = spec;
+    candidate.tuning = tuning;
+    if (validate(candidate).empty() &&
+        seen.insert(fingerprint(candidate)).second)
+      out.push_back(tuning);
+    size_t k = knobs.size();
+    while (k > 0 && ++index[k - 1] == values[k - 1]->size())
+      index[--k] = 0;
+    if (k == 0)
+      return out;
+  }
+}
+
+} // namespace attnres
