@@ -72,6 +72,13 @@ std::string validate(const KernelSpec &spec) {
            spec.tuning.resident != "off")
     error << "resident must be auto, on or off, got '" << spec.tuning.resident
           << "'";
+  else if (spec.tuning.form != "auto" && spec.tuning.form != "resident" &&
+           spec.tuning.form != "online" && spec.tuning.form != "smem" &&
+           spec.tuning.form != "streaming")
+    error << "form must be auto, resident, online, smem or streaming, got '"
+          << spec.tuning.form << "'";
+  else if (spec.tuning.rows < 0 || spec.tuning.rows > 16)
+    error << "rows must be 0 (auto) or in [1, 16], got " << spec.tuning.rows;
   return error.str();
 }
 
@@ -124,7 +131,8 @@ std::string fingerprint(const KernelSpec &spec) {
   text << kernelName(spec) << ";arch=" << spec.arch << ";eps=" << spec.eps
        << ";threads=" << spec.tuning.threads
        << ";vector-bytes=" << spec.tuning.vectorBytes
-       << ";resident=" << spec.tuning.resident;
+       << ";resident=" << spec.tuning.resident
+       << ";form=" << spec.tuning.form << ";rows=" << spec.tuning.rows;
   return text.str();
 }
 

@@ -116,6 +116,8 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
   options.threadsPerBlock = spec.tuning.threads;
   options.vectorBytes = spec.tuning.vectorBytes;
   options.resident = spec.tuning.resident;
+  options.form = spec.tuning.form;
+  options.rows = spec.tuning.rows;
 
   PassManager toKernels(&context);
   mlir::attnres::buildToGPUKernelsPipeline(toKernels, options);
@@ -134,6 +136,9 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
       entry.threads = (*block)[0];
     if (auto elems = func->getAttrOfType<IntegerAttr>("attnres.vector_elems"))
       entry.vectorElems = elems.getInt();
+    if (auto bytes =
+            func->getAttrOfType<IntegerAttr>("attnres.dynamic_shared_bytes"))
+      entry.dynamicSharedBytes = bytes.getInt();
     kernel.entries.push_back(entry);
   });
   module->print(irStream);
@@ -252,7 +257,9 @@ std::string toJSON(const CompiledKernel &kernel) {
   for (const KernelEntry &entry : kernel.entries)
     entries.push_back(llvm::json::Object{{"name", entry.name},
                                          {"threads", entry.threads},
-                                         {"vector_elems", entry.vectorElems}});
+                                         {"vector_elems", entry.vectorElems},
+                                         {"dynamic_shared_bytes",
+                                          entry.dynamicSharedBytes}});
   llvm::json::Object root{
       {"format", "attnres-kernel-1"},
       {"attnres_version", ATTNRES_VERSION},
@@ -267,6 +274,8 @@ std::string toJSON(const CompiledKernel &kernel) {
       {"threads_option", spec.tuning.threads},
       {"vector_bytes", spec.tuning.vectorBytes},
       {"resident", spec.tuning.resident},
+      {"form", spec.tuning.form},
+      {"rows", spec.tuning.rows},
       {"fingerprint", fingerprint(spec)},
       {"entries", std::move(entries)},
   };

@@ -24,6 +24,10 @@ struct KernelEntry {
   /// storage pointers must be aligned to vectorElems * element size, f32
   /// parameter pointers to min(16, vectorElems * 4) bytes.
   int64_t vectorElems = 1;
+  /// Dynamic shared memory per CTA (bytes): pass it at launch, after raising
+  /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES to it (static plus
+  /// dynamic past 48 KiB fails to launch without).
+  int64_t dynamicSharedBytes = 0;
 };
 
 /// The PTX of one spec and its launch metadata.

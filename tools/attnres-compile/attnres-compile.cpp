@@ -33,6 +33,11 @@ static cl::opt<int64_t> vectorBytes("vector-width-bytes", cl::init(16),
                                     cl::desc("bytes per vector access"));
 static cl::opt<std::string> resident("tile-resident", cl::init("auto"),
                                      cl::desc("auto, on or off"));
+static cl::opt<std::string> form("kernel-form", cl::init("auto"),
+                                 cl::desc("auto, resident, online, smem or "
+                                          "streaming"));
+static cl::opt<int64_t> rows("group-rows", cl::init(0),
+                             cl::desc("online form: rows per group (0: auto)"));
 static cl::opt<std::string> outDir("o", cl::desc("output directory"),
                                    cl::init(""));
 static cl::opt<bool> runPtxas("ptxas", cl::desc("assemble with ptxas"),
@@ -74,7 +79,11 @@ int main(int argc, char **argv) {
             spec.numSources = n;
             spec.width = d;
             spec.arch = arch;
-            spec.tuning = {threads, vectorBytes, resident};
+            spec.tuning.threads = threads;
+            spec.tuning.vectorBytes = vectorBytes;
+            spec.tuning.resident = resident;
+            spec.tuning.form = form;
+            spec.tuning.rows = rows;
             auto dtype = attnres::parseDType(dt);
             auto direction = attnres::parseDirection(dir);
             if (!dtype || !direction) {
