@@ -74,11 +74,16 @@ std::string validate(const KernelSpec &spec) {
           << "'";
   else if (spec.tuning.form != "auto" && spec.tuning.form != "resident" &&
            spec.tuning.form != "online" && spec.tuning.form != "smem" &&
-           spec.tuning.form != "streaming")
-    error << "form must be auto, resident, online, smem or streaming, got '"
+           spec.tuning.form != "cluster" && spec.tuning.form != "streaming")
+    error << "form must be auto, resident, online, smem, cluster or "
+             "streaming, got '"
           << spec.tuning.form << "'";
   else if (spec.tuning.rows < 0 || spec.tuning.rows > 16)
     error << "rows must be 0 (auto) or in [1, 16], got " << spec.tuning.rows;
+  else if (spec.tuning.cluster != 0 && spec.tuning.cluster != 2 &&
+           spec.tuning.cluster != 4 && spec.tuning.cluster != 8)
+    error << "cluster must be 0 (auto), 2, 4 or 8, got "
+          << spec.tuning.cluster;
   return error.str();
 }
 
@@ -132,7 +137,8 @@ std::string fingerprint(const KernelSpec &spec) {
        << ";threads=" << spec.tuning.threads
        << ";vector-bytes=" << spec.tuning.vectorBytes
        << ";resident=" << spec.tuning.resident
-       << ";form=" << spec.tuning.form << ";rows=" << spec.tuning.rows;
+       << ";form=" << spec.tuning.form << ";rows=" << spec.tuning.rows
+       << ";cluster=" << spec.tuning.cluster;
   return text.str();
 }
 

@@ -26,11 +26,16 @@ struct Tuning {
   std::string resident = "auto";
   /// Kernel form: auto (heuristic), resident (tile in registers), online
   /// (forward: one pass, online softmax over groups of rows), smem (backward:
-  /// tile in dynamic shared memory, one read of V), streaming (two passes).
+  /// tile in dynamic shared memory, one read of V), cluster (backward,
+  /// sm_90: smem with D split over a thread-block cluster; not picked by
+  /// auto yet), streaming (two passes).
   std::string form = "auto";
   /// Online form: rows per group (one CTA reduction each; the next group's
   /// loads are in flight meanwhile). 0 picks by heuristic.
   int64_t rows = 0;
+  /// Cluster form: CTAs per thread-block cluster (2, 4 or 8); 0 picks the
+  /// fewest that hold the tile.
+  int64_t cluster = 0;
 };
 
 /// One kernel specialization: the cache key and the compiler's input.

@@ -118,6 +118,7 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
   options.resident = spec.tuning.resident;
   options.form = spec.tuning.form;
   options.rows = spec.tuning.rows;
+  options.cluster = spec.tuning.cluster;
 
   PassManager toKernels(&context);
   mlir::attnres::buildToGPUKernelsPipeline(toKernels, options);
@@ -139,6 +140,8 @@ std::optional<CompiledKernel> compileToPTX(const KernelSpec &spec,
     if (auto bytes =
             func->getAttrOfType<IntegerAttr>("attnres.dynamic_shared_bytes"))
       entry.dynamicSharedBytes = bytes.getInt();
+    if (auto size = func->getAttrOfType<IntegerAttr>("attnres.cluster_size"))
+      entry.clusterSize = size.getInt();
     kernel.entries.push_back(entry);
   });
   module->print(irStream);
@@ -259,7 +262,8 @@ std::string toJSON(const CompiledKernel &kernel) {
                                          {"threads", entry.threads},
                                          {"vector_elems", entry.vectorElems},
                                          {"dynamic_shared_bytes",
-                                          entry.dynamicSharedBytes}});
+                                          entry.dynamicSharedBytes},
+                                         {"cluster_size", entry.clusterSize}});
   llvm::json::Object root{
       {"format", "attnres-kernel-1"},
       {"attnres_version", ATTNRES_VERSION},
@@ -276,6 +280,7 @@ std::string toJSON(const CompiledKernel &kernel) {
       {"resident", spec.tuning.resident},
       {"form", spec.tuning.form},
       {"rows", spec.tuning.rows},
+      {"cluster", spec.tuning.cluster},
       {"fingerprint", fingerprint(spec)},
       {"entries", std::move(entries)},
   };

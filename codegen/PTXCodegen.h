@@ -28,6 +28,9 @@ struct KernelEntry {
   /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES to it (static plus
   /// dynamic past 48 KiB fails to launch without).
   int64_t dynamicSharedBytes = 0;
+  /// CTAs per thread-block cluster (fixed in the PTX): the grid must be a
+  /// multiple of it. The backward still writes one partial row per CTA.
+  int64_t clusterSize = 1;
 };
 
 /// The PTX of one spec and its launch metadata.

@@ -50,7 +50,8 @@ constexpr llvm::StringLiteral kVectorElemsAttr = "attnres.vector_elems";
 constexpr llvm::StringLiteral kDynamicSharedAttr =
     "attnres.dynamic_shared_bytes";
 
-enum class Form { Resident, Online, Smem, Streaming };
+enum class Form { Resident, Online, Smem, Cluster, Streaming };
+constexpr llvm::StringLiteral kClusterSizeAttr = "attnres.cluster_size";
 
 /// How one token's [N, D] tile is spread over a CTA.
 struct TileLayout {
@@ -64,6 +65,8 @@ struct TileLayout {
   Form form;
   int64_t groupRows = 1;   // online form: rows per group
   int64_t tileBytes = 0;   // smem form: dynamic shared memory (N + 1 rows)
+  int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
+  int64_t fullWidth = 0;   // D (width is the slice of one CTA)
   Type storage; // element type of values, h, grad_h, dv
   Type queryType;
   Type normType;
@@ -92,7 +95,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                    Type normType, int64_t threadsOption,
                                    int64_t vectorBytes, StringRef resident,
                                    StringRef formOption, int64_t rowsOption,
-                                   int64_t sharedLimit) {
+                                   int64_t sharedLimit, int64_t clusterOption,
+                                   int64_t clusterLimit) {
   const bool backward = isa<BackwardOp>(op);
   ProblemShape shape = getProblemShape(values);
   if (ShapedType::isDynamic(shape.numSources) ||
@@ -117,14 +121,27 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
            failure();
   if (formOption != "auto" && formOption != "resident" &&
       formOption != "online" && formOption != "smem" &&
-      formOption != "streaming")
-    return op->emitError() << "form must be auto, resident, online, smem or "
-                              "streaming, got '"
+      formOption != "cluster" && formOption != "streaming")
+    return op->emitError() << "form must be auto, resident, online, smem, "
+                              "cluster or streaming, got '"
                            << formOption << "'",
            failure();
   if (formOption == "online" && backward)
     return op->emitError("form = online is a forward form (the backward "
                          "needs the whole tile: use smem or streaming)"),
+           failure();
+  if (formOption == "cluster" && !backward)
+    return op->emitError("form = cluster is a backward form (the forward "
+                         "uses online)"),
+           failure();
+  if (formOption == "cluster" && clusterLimit < 2)
+    return op->emitError("form = cluster needs thread-block clusters "
+                         "(sm_90 or newer)"),
+           failure();
+  if (clusterOption != 0 && clusterOption != 2 && clusterOption != 4 &&
+      clusterOption != 8)
+    return op->emitError() << "cluster must be 0 (auto), 2, 4 or 8, got "
+                           << clusterOption,
            failure();
   if (formOption == "smem" && !backward)
     return op->emitError("form = smem is a backward form (the forward uses "
@@ -138,6 +155,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   TileLayout layout;
   layout.numSources = shape.numSources;
   layout.width = shape.width;
+  layout.fullWidth = shape.width;
   layout.storage = cast<ShapedType>(values.getType()).getElementType();
   layout.queryType = queryType;
   layout.normType = normType;
@@ -169,7 +187,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   auto smemFits = [&](const TileLayout &l) {
     int64_t bytes = l.vectorElems * elemBytes;
     int64_t n = l.numSources;
-    int64_t staticBytes = (l.numWarps() * 2 * n + 5 * n) * 4 + 2 * n * 8 + 64;
+    int64_t staticBytes = (l.numWarps() * 2 * n + 5 * n) * 4 + 2 * n * 8 +
+                          llvm::alignTo(2 * n * 4, 16) + 64;
     return bytes >= 4 &&
            (n + 1) * l.paddedRowBytes() + staticBytes <= sharedLimit;
   };
@@ -180,6 +199,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     form = Form::Online;
   } else if (formOption == "smem") {
     form = Form::Smem;
+  } else if (formOption == "cluster") {
+    form = Form::Cluster;
   } else if (formOption == "streaming") {
     form = Form::Streaming;
   } else if (!backward) {
@@ -232,6 +253,43 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                            << " bytes of shared memory, or vectors are "
                               "narrower than 4 bytes",
            failure();
+  if (form == Form::Cluster) {
+    // Each of the cluster's CTAs keeps a D / K slice of dh and the N rows;
+    // the smallest K whose slice fits, unless given.
+    bool found = false;
+    for (int64_t k = clusterOption ? clusterOption : 2;
+         k <= (clusterOption ? clusterOption : clusterLimit); k *= 2) {
+      TileLayout slice = layout;
+      if (shape.width % (k * layout.vectorElems) != 0)
+        continue;
+      slice.width = shape.width / k;
+      int64_t sliceVectors = slice.width / slice.vectorElems;
+      if (threadsOption == 0) {
+        int64_t threads =
+            llvm::alignTo(llvm::divideCeil(sliceVectors, 4), kWarpSize);
+        if (threads > 4 * kWarpSize)
+          threads = llvm::alignTo(threads, 4 * kWarpSize);
+        slice.threads = std::min<int64_t>(threads, 512);
+      }
+      slice.chunks = llvm::divideCeil(sliceVectors, slice.threads);
+      slice.fullChunks = sliceVectors / slice.threads;
+      slice.clusterSize = k;
+      if (smemFits(slice)) {
+        layout = slice;
+        found = true;
+        break;
+      }
+    }
+    if (!found)
+      return op->emitError() << "form = cluster: no cluster of up to "
+                             << (clusterOption ? clusterOption : clusterLimit)
+                             << " CTAs holds the tile in shared memory with "
+                                "D divisible into whole vectors per CTA",
+             failure();
+    // The exchange area for the per-row partial sums precedes the tile.
+    layout.tileBytes = llvm::alignTo(2 * layout.numSources * 4, 16) +
+                       (layout.numSources + 1) * layout.paddedRowBytes();
+  }
   layout.form = form;
   layout.resident = form == Form::Resident;
   if (form == Form::Smem)
@@ -301,6 +359,9 @@ public:
 
   Value toI64(Value index) {
     return arith::IndexCastOp::create(b, b.getI64Type(), index);
+  }
+  Value toI64Ext(Value i32Value) {
+    return arith::ExtUIOp::create(b, b.getI64Type(), i32Value);
   }
   Value toIndex(Value value) {
     return arith::IndexCastOp::create(b, b.getIndexType(), value);
@@ -470,7 +531,7 @@ public:
 
   /// rstd from the sum of squares: 1 / sqrt(ss / D + eps).
   Value rstdOf(Value sumSquares, float eps) {
-    Value mean = div(sumSquares, f32(static_cast<double>(layout.width)));
+    Value mean = div(sumSquares, f32(static_cast<double>(layout.fullWidth)));
     Value root = nvvmIntrinsic("llvm.nvvm.sqrt.rn.f", add(mean, f32(eps)));
     return div(f32(1.0), root);
   }
@@ -504,7 +565,7 @@ public:
     Value coefW = mul(ds, rstd);
     Value score = mul(rstd, u);
     Value coefV =
-        mul(f32(-1.0 / static_cast<double>(layout.width)),
+        mul(f32(-1.0 / static_cast<double>(layout.fullWidth)),
             mul(mul(coefW, score), rstd));
     return {coefW, coefV};
   }
@@ -523,11 +584,15 @@ public:
 
   /// Grid-stride loop over tokens with loop-carried values; `body` gets the
   /// token (i64) and the carried values and returns the next ones.
+  /// `first` and `step` (i64) default to the block index and grid size.
   SmallVector<Value> tokenLoop(
       Value numTokens, ValueRange init,
-      llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    Value first = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-    Value step = gpu::GridDimOp::create(b, gpu::Dimension::x);
+      llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body,
+      Value first = {}, Value step = {}) {
+    first = first ? toIndex(first)
+                  : Value(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+    step = step ? toIndex(step)
+                : Value(gpu::GridDimOp::create(b, gpu::Dimension::x));
     auto loop = scf::ForOp::create(b, first, toIndex(numTokens), step, init);
     OpBuilder::InsertionGuard guard(b);
     // Without carried values the builder adds its own terminator.
@@ -1367,8 +1432,9 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 class TileCopier {
 public:
   /// `symbol` names the module's dynamic shared memory (declareTile()).
-  TileCopier(KernelEmitter &e, StreamEmitter &s, StringRef symbol)
-      : e(e), s(s), b(e.b) {
+  TileCopier(KernelEmitter &e, StreamEmitter &s, StringRef symbol,
+             int64_t offsetBytes = 0)
+      : e(e), s(s), b(e.b), offsetBytes(offsetBytes) {
     tile = LLVM::AddressOfOp::create(
         b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
         symbol);
@@ -1400,8 +1466,9 @@ public:
     Value index = e.addI(
         e.mulI(e.addI(e.mulI(row, e.i64(l.chunks)), e.i64(k)), e.i64(l.threads)),
         e.tid);
-    return LLVM::GEPOp::create(b, tile.getType(), b.getI8Type(), tile,
-                               ValueRange{e.mulI(index, e.i64(vecBytes))});
+    return LLVM::GEPOp::create(
+        b, tile.getType(), b.getI8Type(), tile,
+        ValueRange{e.addI(e.mulI(index, e.i64(vecBytes)), e.i64(offsetBytes))});
   }
 
   /// Starts copying this thread's vectors of base[rowStart ..] into tile
@@ -1447,17 +1514,80 @@ public:
   ImplicitLocOpBuilder &b;
   Value tile;
   int64_t vecBytes;
+  int64_t offsetBytes;
 };
 
+/// Cluster form: sums the CTAs' totals (2N per-row partial sums) in rank
+/// order through distributed shared memory; every CTA ends with the same
+/// totals. The first cluster barrier publishes each CTA's copy, the second
+/// keeps it until every peer has read it (and orders the new totals before
+/// the CTA's coefficient step).
+void exchangeTotals(KernelEmitter &e, StreamEmitter &s, Value tile,
+                    const StreamScratch &scratch) {
+  ImplicitLocOpBuilder &b = e.b;
+  const int64_t n = e.layout.numSources, k = e.layout.clusterSize;
+  auto slotOf = [&](Value base, Value column) {
+    return LLVM::GEPOp::create(b, base.getType(), b.getF32Type(), base,
+                               ValueRange{column});
+  };
+  for (int64_t firstColumn = 0; firstColumn < 2 * n;
+       firstColumn += e.layout.threads) {
+    Value column = e.addI(e.tid, e.i64(firstColumn));
+    e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, column,
+                                   e.i64(2 * n)),
+             [&] {
+               LLVM::StoreOp::create(b, s.loadF(scratch.totals(), column),
+                                     slotOf(tile, column), 4);
+             });
+  }
+  NVVM::ClusterArriveOp::create(b, b.getUnitAttr());
+  NVVM::ClusterWaitOp::create(b, b.getUnitAttr());
+  auto clusterPtr = LLVM::LLVMPointerType::get(b.getContext(), 7);
+  for (int64_t firstColumn = 0; firstColumn < 2 * n;
+       firstColumn += e.layout.threads) {
+    Value column = e.addI(e.tid, e.i64(firstColumn));
+    e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, column,
+                                   e.i64(2 * n)),
+             [&] {
+               Value local = slotOf(tile, column);
+               Value total;
+               for (int64_t r = 0; r < k; ++r) {
+                 Value remote = NVVM::MapaOp::create(
+                     b, clusterPtr, local,
+                     arith::ConstantIntOp::create(b, r, 32));
+                 Value part = LLVM::LoadOp::create(b, b.getF32Type(), remote, 4);
+                 total = total ? e.add(total, part) : part;
+               }
+               s.storeF(scratch.totals(), column, total);
+             });
+  }
+  NVVM::ClusterArriveOp::create(b, b.getUnitAttr());
+  NVVM::ClusterWaitOp::create(b, b.getUnitAttr());
+}
+
+/// The smem form, and with clusterSize > 1 the cluster form: the K CTAs of
+/// a cluster share each token, CTA rank r holding columns [r D/K, (r+1) D/K)
+/// of dh and the N rows. After each CTA's reduction the per-row partial sums
+/// are exchanged through distributed shared memory and summed in rank order
+/// (the same bits in every CTA: deterministic).
 void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                       StringRef name, const TileLayout &layout) {
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
+  const int64_t k = layout.clusterSize;
+  const int64_t fullWidth = layout.fullWidth;
+  const int64_t exchangeBytes = k > 1 ? llvm::alignTo(2 * n * 4, 16) : 0;
   StreamScratch scratch{n, layout.numWarps()};
   auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
                              layout.threads, layout.vectorElems,
                              scratch.size(), 2 * n);
   kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
+  if (k > 1) {
+    // Cluster shape in the PTX (.reqnctapercluster): a plain launch works.
+    kernel->setAttr(NVVM::NVVMDialect::getClusterDimAttrName(),
+                    b.getDenseI32ArrayAttr({static_cast<int32_t>(k), 1, 1}));
+    kernel->setAttr(kClusterSizeAttr, b.getI64IntegerAttr(k));
+  }
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -1470,15 +1600,34 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   SmallVector<Value> table(args.slice(1, n));
   llvm::append_range(table, args.slice(n + 5, n));
   s.fillPointerTable(table);
-  TileCopier tile(e, s, TileCopier::declareTile(b, module));
-  SmallVector<Value> w = loadWeights(e, query, norm);
+  StringRef tileSymbol = TileCopier::declareTile(b, module);
+  TileCopier tile(e, s, tileSymbol, exchangeBytes);
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
+  // Tokens go to clusters (to CTAs when k = 1); this CTA's columns start at
+  // rank * D / K.
+  Value first = block, step = grid, columns = e.i64(0);
+  if (k > 1) {
+    auto i32 = b.getI32Type();
+    first = e.toI64Ext(NVVM::ClusterIdXOp::create(b, i32));
+    step = e.toI64Ext(NVVM::ClusterDimXOp::create(b, i32));
+    columns = e.mulI(e.toI64Ext(NVVM::ClusterId::create(b, i32)),
+                     e.i64(layout.width));
+  }
+  SmallVector<Value> q = loadRow(e, query, columns, layout.queryType);
+  SmallVector<Value> g = loadRow(e, norm, columns, layout.normType);
+  SmallVector<Value> w;
+  for (auto [qv, gv] : llvm::zip_equal(q, g))
+    w.push_back(e.mul(qv, gv));
   Value lastToken = e.addI(numTokens, e.i64(-1));
   Value dhRow = e.i64(n); // tile rows 0..N-1: sources, N: grad_h
+  auto startOf = [&](Value token) {
+    return e.addI(e.mulI(token, e.i64(fullWidth)), columns);
+  };
 
   // Copy groups per token, in order: dh, v_0, ..., v_{N-1}.
   auto copyToken = [&](Value token) {
-    Value rowStart = e.mulI(token, e.i64(layout.width));
+    Value rowStart = startOf(token);
     tile.copyRow(gradH, rowStart, dhRow);
     rolledLoop(e, arith::ConstantIndexOp::create(b, n), {},
                [&](Value row, ValueRange) {
@@ -1486,16 +1635,15 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                  return SmallVector<Value>{};
                });
   };
-  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  copyToken(arith::MinSIOp::create(b, block, lastToken));
+  copyToken(arith::MinSIOp::create(b, first, lastToken));
 
   SmallVector<Value> zeros(w.size(), e.f32(0.0));
   SmallVector<Value> c = e.tokenLoop(
-      numTokens, zeros, [&](Value token, ValueRange carried) {
-        Value rowStart = e.mulI(token, e.i64(layout.width));
-        Value nextStart = e.mulI(
-            arith::MinSIOp::create(b, e.addI(token, grid), lastToken),
-            e.i64(layout.width));
+      numTokens, zeros,
+      [&](Value token, ValueRange carried) {
+        Value rowStart = startOf(token);
+        Value nextStart =
+            startOf(arith::MinSIOp::create(b, e.addI(token, step), lastToken));
         // Pass 1 (unrolled: cp.async.wait_group takes a constant):
         // dalpha_i = dh . v_i and u_i = w . v_i as each row lands.
         tile.wait(n);
@@ -1508,6 +1656,8 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         // dh is in registers now: its slot takes the next token's.
         tile.copyRow(gradH, nextStart, dhRow);
         s.sumPartials();
+        if (k > 1)
+          exchangeTotals(e, s, tile.tile, scratch);
         s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
           Value statStart = e.mulI(token, e.i64(n));
           SmallVector<Value> alpha, rstd, dalpha, u, weighted;
@@ -1520,11 +1670,11 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
             weighted.push_back(e.mul(alpha.back(), dalpha.back()));
           }
           Value mean = s.maskedSum(weighted, valid);
-          for (auto [k, row] : llvm::enumerate(rows)) {
+          for (auto [j, row] : llvm::enumerate(rows)) {
             auto [coefW, coefV] = e.backwardCoefficients(
-                alpha[k], rstd[k], dalpha[k], u[k], mean);
-            e.emitIf(valid[k], [&] {
-              s.storeF(scratch.coef(0), row, alpha[k]);
+                alpha[j], rstd[j], dalpha[j], u[j], mean);
+            e.emitIf(valid[j], [&] {
+              s.storeF(scratch.coef(0), row, alpha[j]);
               s.storeF(scratch.coef(1), row, coefW);
               s.storeF(scratch.coef(2), row, coefV);
             });
@@ -1546,11 +1696,28 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
               tile.copyRow(s.rowPointer(row), nextStart, row);
               return next;
             });
-      });
+      },
+      first, step);
   // The last prefetch (a clamped repeat) must land before the CTA exits.
   tile.wait(0);
-  Value blockRow = e.mulI(block, e.i64(layout.width));
-  storeRow(e, partialsOut, blockRow, b.getF32Type(), c);
+  // This CTA's partial row of c: its columns, zeros in the other CTAs'
+  // columns of the cluster (the reduce kernel sums whole rows).
+  Value blockRow = e.mulI(block, e.i64(fullWidth));
+  if (k == 1) {
+    storeRow(e, partialsOut, blockRow, b.getF32Type(), c);
+  } else {
+    Value rankColumns = columns;
+    for (int64_t r = 0; r < k; ++r) {
+      Value sliceStart = e.i64(r * layout.width);
+      Value mine = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         sliceStart, rankColumns);
+      SmallVector<Value> lanes;
+      for (Value x : c)
+        lanes.push_back(s.select(mine, x, e.f32(0.0)));
+      storeRow(e, partialsOut, e.addI(blockRow, sliceStart), b.getF32Type(),
+               lanes);
+    }
+  }
   finishKernel(b);
 }
 
@@ -1687,7 +1854,7 @@ struct AttnResLowerToGPUPass
       FailureOr<TileLayout> layout = chooseLayout(
           forward, forward.getValues(), elementOf(forward.getQuery()),
           elementOf(forward.getNormWeight()), threadsPerBlock, vectorBytes,
-          resident, form, rows, sharedBytes);
+          resident, form, rows, sharedBytes, cluster, clusterLimit);
       if (failed(layout))
         return failure();
       float eps = forward.getEps().convertToFloat();
@@ -1705,12 +1872,12 @@ struct AttnResLowerToGPUPass
     FailureOr<TileLayout> layout = chooseLayout(
         backward, backward.getValues(), elementOf(backward.getQuery()),
         elementOf(backward.getNormWeight()), threadsPerBlock, vectorBytes,
-        resident, form, rows, sharedBytes);
+        resident, form, rows, sharedBytes, cluster, clusterLimit);
     if (failed(layout))
       return failure();
     if (layout->form == Form::Resident)
       emitBackward(b, module, name, *layout);
-    else if (layout->form == Form::Smem)
+    else if (layout->form == Form::Smem || layout->form == Form::Cluster)
       emitBackwardSmem(b, module, name, *layout);
     else
       emitBackwardStreaming(b, module, name, *layout);

@@ -81,6 +81,9 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
       - `smem` (backward): each thread copies its part of the tile into
         dynamic shared memory with cp.async (one read of V); the next
         token's rows are copied in as the current ones are consumed;
+      - `cluster` (backward, sm_90; not picked by `auto` yet): like `smem`
+        with D split over the CTAs of a thread-block cluster, the per-row
+        partial sums exchanged through distributed shared memory;
       - `streaming`: two passes over V (the second mostly from L2).
     `auto` picks per shape (see docs/PERFORMANCE.md).
   }];
@@ -92,9 +95,15 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
     Option<"resident", "resident", "std::string", "\"auto\"",
            "legacy: on forces the resident form, off excludes it from auto">,
     Option<"form", "form", "std::string", "\"auto\"",
-           "kernel form: auto, resident, online, smem or streaming">,
+           "kernel form: auto, resident, online, smem, cluster or streaming">,
     Option<"rows", "rows", "int64_t", "0",
            "online form: rows per group (0: heuristic)">,
+    Option<"cluster", "cluster", "int64_t", "0",
+           "cluster form: CTAs per cluster, 2, 4 or 8 (0: the fewest that "
+           "hold the tile)">,
+    Option<"clusterLimit", "cluster-limit", "int64_t", "8",
+           "largest thread-block cluster of the chip (1: none; the "
+           "attnres-to-ptx pipeline sets it from the chip)">,
     Option<"sharedBytes", "shared-bytes", "int64_t", "232448",
            "shared memory one CTA may use (the chip's opt-in limit; the "
            "attnres-to-ptx pipeline sets it from the chip)">,

@@ -90,6 +90,13 @@ void mlir::attnres::buildToGPUKernelsPipeline(
   lower.form = options.form;
   lower.rows = options.rows;
   lower.sharedBytes = sharedMemoryLimit(options.chip);
+  lower.cluster = options.cluster;
+  // Thread-block clusters (portable size 8) from sm_90 on.
+  lower.clusterLimit = StringRef(options.chip).starts_with("sm_9") ||
+                               StringRef(options.chip).starts_with("sm_10") ||
+                               StringRef(options.chip).starts_with("sm_12")
+                           ? 8
+                           : 1;
   pm.addPass(createAttnResLowerToGPUPass(lower));
 }
 

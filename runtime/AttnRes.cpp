@@ -118,7 +118,12 @@ struct LoadedKernel {
   int64_t maxGrid = 1; // resident CTAs per SM x SMs: more only queue
   int64_t width = 0;
 
-  int64_t grid(int64_t tokens) const { return std::min(tokens, maxGrid); }
+  int64_t clusterSize = 1; // the grid is a multiple of it
+  /// A cluster per token at most, whole clusters only.
+  int64_t grid(int64_t tokens) const {
+    return clusterSize *
+           std::max<int64_t>(1, std::min(tokens, maxGrid / clusterSize));
+  }
 };
 
 struct DeviceInfo {
@@ -317,6 +322,7 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
   loaded->vectorElems = compiled.entries[0].vectorElems;
   loaded->mainThreads = unsigned(compiled.entries[0].threads);
   loaded->mainShared = unsigned(compiled.entries[0].dynamicSharedBytes);
+  loaded->clusterSize = std::max<int64_t>(1, compiled.entries[0].clusterSize);
   char log[8192] = {0};
   CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
                             CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};

@@ -80,7 +80,7 @@ struct SpecMemo {
   int dtype = -1, direction = -1;
   uint32_t epsBits = 0;
   std::string resident, form;
-  int64_t rows = -1;
+  int64_t rows = -1, cluster = -1;
 
   static SpecMemo of(const CallArgs &args, int64_t n) {
     SpecMemo m;
@@ -95,6 +95,7 @@ struct SpecMemo {
     m.resident = tuning.resident;
     m.form = tuning.form;
     m.rows = tuning.rows;
+    m.cluster = tuning.cluster;
     return m;
   }
   bool operator==(const SpecMemo &o) const {
@@ -102,7 +103,7 @@ struct SpecMemo {
            threads == o.threads && vectorBytes == o.vectorBytes &&
            dtype == o.dtype && direction == o.direction &&
            epsBits == o.epsBits && resident == o.resident && form == o.form &&
-           rows == o.rows;
+           rows == o.rows && cluster == o.cluster;
   }
 };
 

@@ -54,6 +54,7 @@ struct Spec {
   std::string dtype;
   std::vector<int> threads; // per entry: main, reduce
   int sharedBytes = 0;      // dynamic shared memory of the main entry
+  int clusterSize = 1;      // CTAs per cluster of the main entry
   std::string ptx;
 };
 
@@ -116,7 +117,8 @@ void loadModule(const Spec &spec, Module &out) {
           "cuModuleGetFunction(_reduce)");
 }
 
-int gridFor(CUfunction function, int threads, int shared, int tokens) {
+int gridFor(CUfunction function, int threads, int shared, int cluster,
+            int tokens) {
   int perSM = 0, sms = 0;
   CUdevice dev;
   check(cu->cuCtxGetDevice(&dev), "cuCtxGetDevice");
@@ -126,7 +128,9 @@ int gridFor(CUfunction function, int threads, int shared, int tokens) {
   check(cu->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
                                  dev),
         "multiprocessor count");
-  return std::max(1, std::min(tokens, std::max(perSM, 1) * sms));
+  // Whole clusters, at most one per token.
+  return cluster *
+         std::max(1, std::min(tokens, std::max(perSM, 1) * sms / cluster));
 }
 
 void launch(CUfunction f, int grid, int threads, int shared,
@@ -166,7 +170,8 @@ struct Run {
   }
 
   void start(Module &module) {
-    grid = gridFor(module.functions[0], spec.threads[0], spec.sharedBytes, m);
+    grid = gridFor(module.functions[0], spec.threads[0], spec.sharedBytes,
+                   spec.clusterSize, m);
     if (!spec.forward)
       partials = std::make_unique<DeviceBuffer>(size_t(grid) * spec.d * 4);
   }
@@ -344,6 +349,7 @@ std::vector<Spec> readSpecs(const std::string &dir) {
   std::regex nameRe("attnres_(fwd|bwd)_n([0-9]+)_d([0-9]+)_(f32|f16|bf16)");
   std::regex threadsRe("\"threads\": ([0-9]+)");
   std::regex sharedRe("\"dynamic_shared_bytes\": ([0-9]+)");
+  std::regex clusterRe("\"cluster_size\": ([0-9]+)");
   for (const std::string &base : names) {
     std::smatch m;
     if (!std::regex_search(base, m, nameRe))
@@ -361,6 +367,8 @@ std::vector<Spec> readSpecs(const std::string &dir) {
     std::smatch shared;
     if (std::regex_search(json, shared, sharedRe))
       s.sharedBytes = std::stoi(shared[1]);
+    if (std::regex_search(json, shared, clusterRe))
+      s.clusterSize = std::max(1, std::stoi(shared[1]));
     s.ptx = readFile(dir + "/" + base + ".ptx");
     if (s.threads.size() != (s.forward ? 1u : 2u) || s.ptx.empty())
       throw std::runtime_error("incomplete kernel files for " + base);

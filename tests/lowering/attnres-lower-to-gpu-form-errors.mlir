@@ -4,7 +4,7 @@
 // RUN: not attnres-opt %s --attnres-lower-to-gpu="rows=17" 2>&1 | FileCheck %s --check-prefix=ROWS
 
 // SMEM: form = smem: the tile (9 rows of 8192 bytes) does not fit 16384 bytes of shared memory
-// FORM: form must be auto, resident, online, smem or streaming, got 'fast'
+// FORM: form must be auto, resident, online, smem, cluster or streaming, got 'fast'
 // ROWS: rows must be 0 (auto) or in [1, 16], got 17
 
 func.func @online_backward(%dh: tensor<?x4096xbf16>, %v: tensor<8x?x4096xbf16>, %q: tensor<4096xf32>,
