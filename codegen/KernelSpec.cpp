@@ -72,6 +72,18 @@ std::string validate(const KernelSpec &spec) {
            spec.tuning.resident != "off")
     error << "resident must be auto, on or off, got '" << spec.tuning.resident
           << "'";
+  else if (spec.tuning.form != "auto" && spec.tuning.form != "resident" &&
+           spec.tuning.form != "online" && spec.tuning.form != "smem" &&
+           spec.tuning.form != "cluster" && spec.tuning.form != "streaming")
+    error << "form must be auto, resident, online, smem, cluster or "
+             "streaming, got '"
+          << spec.tuning.form << "'";
+  else if (spec.tuning.rows < 0 || spec.tuning.rows > 16)
+    error << "rows must be 0 (auto) or in [1, 16], got " << spec.tuning.rows;
+  else if (spec.tuning.cluster != 0 && spec.tuning.cluster != 2 &&
+           spec.tuning.cluster != 4 && spec.tuning.cluster != 8)
+    error << "cluster must be 0 (auto), 2, 4 or 8, got "
+          << spec.tuning.cluster;
   return error.str();
 }
 
@@ -124,7 +136,9 @@ std::string fingerprint(const KernelSpec &spec) {
   text << kernelName(spec) << ";arch=" << spec.arch << ";eps=" << spec.eps
        << ";threads=" << spec.tuning.threads
        << ";vector-bytes=" << spec.tuning.vectorBytes
-       << ";resident=" << spec.tuning.resident;
+       << ";resident=" << spec.tuning.resident
+       << ";form=" << spec.tuning.form << ";rows=" << spec.tuning.rows
+       << ";cluster=" << spec.tuning.cluster;
   return text.str();
 }
 

@@ -22,7 +22,21 @@ enum class Direction { Forward, Backward };
 struct Tuning {
   int64_t threads = 0;      ///< threads per CTA; 0 picks by heuristic
   int64_t vectorBytes = 16; ///< bytes per vector access: 4, 8 or 16
-  std::string resident = "auto"; ///< tile in registers: auto, on, off
+  /// Legacy switch of the resident form: on forces it, off excludes it from
+  /// the heuristic; ignored when `form` names a form.
+  std::string resident = "auto";
+  /// Kernel form: auto (heuristic), resident (tile in registers), online
+  /// (forward: one pass, online softmax over groups of rows), smem (backward:
+  /// tile in dynamic shared memory, one read of V), cluster (backward,
+  /// sm_90: smem with D split over a thread-block cluster; not picked by
+  /// auto yet), streaming (two passes).
+  std::string form = "auto";
+  /// Online form: rows per group (one CTA reduction each; the next group's
+  /// loads are in flight meanwhile). 0 picks by heuristic.
+  int64_t rows = 0;
+  /// Cluster form: CTAs per thread-block cluster (2, 4 or 8); 0 picks the
+  /// fewest that hold the tile.
+  int64_t cluster = 0;
 };
 
 /// One kernel specialization: the cache key and the compiler's input.

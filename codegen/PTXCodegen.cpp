@@ -142,6 +142,9 @@ std::optional<CompiledKernel> compile(const KernelSpec &spec,
   options.threadsPerBlock = spec.tuning.threads;
   options.vectorBytes = spec.tuning.vectorBytes;
   options.resident = spec.tuning.resident;
+  options.form = spec.tuning.form;
+  options.rows = spec.tuning.rows;
+  options.cluster = spec.tuning.cluster;
 
   PassManager toKernels(&context);
   if (stages)
@@ -162,6 +165,11 @@ std::optional<CompiledKernel> compile(const KernelSpec &spec,
       entry.threads = (*block)[0];
     if (auto elems = func->getAttrOfType<IntegerAttr>("attnres.vector_elems"))
       entry.vectorElems = elems.getInt();
+    if (auto bytes =
+            func->getAttrOfType<IntegerAttr>("attnres.dynamic_shared_bytes"))
+      entry.dynamicSharedBytes = bytes.getInt();
+    if (auto size = func->getAttrOfType<IntegerAttr>("attnres.cluster_size"))
+      entry.clusterSize = size.getInt();
     kernel.entries.push_back(entry);
   });
   module->print(irStream);
@@ -296,7 +304,10 @@ std::string toJSON(const CompiledKernel &kernel) {
   for (const KernelEntry &entry : kernel.entries)
     entries.push_back(llvm::json::Object{{"name", entry.name},
                                          {"threads", entry.threads},
-                                         {"vector_elems", entry.vectorElems}});
+                                         {"vector_elems", entry.vectorElems},
+                                         {"dynamic_shared_bytes",
+                                          entry.dynamicSharedBytes},
+                                         {"cluster_size", entry.clusterSize}});
   llvm::json::Object root{
       {"format", "attnres-kernel-1"},
       {"attnres_version", ATTNRES_VERSION},
@@ -311,6 +322,9 @@ std::string toJSON(const CompiledKernel &kernel) {
       {"threads_option", spec.tuning.threads},
       {"vector_bytes", spec.tuning.vectorBytes},
       {"resident", spec.tuning.resident},
+      {"form", spec.tuning.form},
+      {"rows", spec.tuning.rows},
+      {"cluster", spec.tuning.cluster},
       {"fingerprint", fingerprint(spec)},
       {"entries", std::move(entries)},
   };

@@ -24,6 +24,13 @@ struct KernelEntry {
   /// storage pointers must be aligned to vectorElems * element size, f32
   /// parameter pointers to min(16, vectorElems * 4) bytes.
   int64_t vectorElems = 1;
+  /// Dynamic shared memory per CTA (bytes): pass it at launch, after raising
+  /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES to it (static plus
+  /// dynamic past 48 KiB fails to launch without).
+  int64_t dynamicSharedBytes = 0;
+  /// CTAs per thread-block cluster (fixed in the PTX): the grid must be a
+  /// multiple of it. The backward still writes one partial row per CTA.
+  int64_t clusterSize = 1;
 };
 
 /// The PTX of one spec and its launch metadata.

@@ -8,15 +8,36 @@
 
 namespace attnres {
 
+namespace {
+bool isForward(const KernelSpec &s) { return s.direction == Direction::Forward; }
+bool hasClusters(const KernelSpec &s) { return s.arch.rfind("sm_9", 0) == 0; }
+// Which forms exist for the candidate's direction and arch.
+bool formApplies(const KernelSpec &s) {
+  const std::string &f = s.tuning.form;
+  if (f == "online")
+    return isForward(s);
+  if (f == "smem")
+    return !isForward(s);
+  if (f == "cluster")
+    return !isForward(s) && hasClusters(s);
+  return true;
+}
+bool rowsApply(const KernelSpec &s) { return s.tuning.form == "online"; }
+bool clusterApplies(const KernelSpec &s) { return s.tuning.form == "cluster"; }
+} // namespace
+
 const std::vector<TuningKnob> &tuningKnobs() {
   // One line per Tuning field. Candidates: threads 0 lets the lowering size
-  // the CTA for the chosen form; "auto" is left out of resident because it
-  // resolves to one of the other two.
+  // the CTA for the chosen form. `resident` is the older switch that `form`
+  // subsumes (resident=on is form=resident), so it is not swept.
   // clang-format off
   static const std::vector<TuningKnob> knobs = {
       {"threads", &Tuning::threads, {0, 64, 128, 256, 512, 1024}, "threads per CTA (0: chosen by the lowering)"},
       {"vector_bytes", &Tuning::vectorBytes, {16, 8, 4}, "bytes per vector load/store"},
-      {"resident", &Tuning::resident, {"on", "off"}, "tile in registers (on), streamed (off), or auto"},
+      {"resident", &Tuning::resident, {"auto"}, "tile in registers (on), streamed (off), or auto; superseded by form"},
+      {"form", &Tuning::form, {"resident", "online", "smem", "cluster", "streaming"}, "kernel form (auto: heuristic)", formApplies},
+      {"rows", &Tuning::rows, {0, 1, 2, 4}, "online form: rows per group (0: heuristic)", rowsApply},
+      {"cluster", &Tuning::cluster, {0, 2, 4, 8}, "cluster form: CTAs per cluster (0: fewest that fit)", clusterApplies},
   };
   // clang-format on
   return knobs;
@@ -166,7 +187,13 @@ std::vector<Tuning> tuningCandidates(
       knobs[k].set(tuning, (*values[k])[index[k]]);
     KernelSpec candidate = spec;
     candidate.tuning = tuning;
-    if (validate(candidate).empty() &&
+    const Tuning standard;
+    bool meaningful = true;
+    for (const TuningKnob &knob : knobs)
+      if (knob.applies && !knob.applies(candidate) &&
+          knob.get(tuning) != knob.get(standard))
+        meaningful = false;
+    if (meaningful && validate(candidate).empty() &&
         seen.insert(fingerprint(candidate)).second)
       out.push_back(tuning);
     size_t k = knobs.size();

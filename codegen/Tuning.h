@@ -36,6 +36,11 @@ struct TuningKnob {
   /// be among them: the heuristic default is timed separately.
   std::vector<KnobValue> candidates;
   std::string help;
+  /// Whether the knob means anything for a candidate (its spec and the
+  /// other knobs' values); the sweep keeps a knob at its default where it
+  /// does not, so that combinations which select the same code are not
+  /// compiled again. Null: always.
+  bool (*applies)(const KernelSpec &candidate) = nullptr;
 
   KnobValue get(const Tuning &tuning) const;
   /// False (and `tuning` unchanged) if `value` has the wrong type.
@@ -78,7 +83,8 @@ std::optional<Tuning> tuningFromJSON(const llvm::json::Value &value,
                                      std::string &error);
 
 /// The autotuner's sweep for `spec`: the cross product of every knob's
-/// candidates, keeping those validate() accepts, without duplicates. The
+/// candidates, keeping those validate() accepts and in which every knob
+/// that does not apply is at its default, without duplicates. The
 /// heuristic default (Tuning{}) is not included.
 std::vector<Tuning> tuningCandidates(const KernelSpec &spec);
 

@@ -29,6 +29,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <cmath>
@@ -46,6 +47,11 @@ namespace {
 constexpr int64_t kWarpSize = 32;
 constexpr int64_t kReduceThreads = 256;
 constexpr llvm::StringLiteral kVectorElemsAttr = "attnres.vector_elems";
+constexpr llvm::StringLiteral kDynamicSharedAttr =
+    "attnres.dynamic_shared_bytes";
+
+enum class Form { Resident, Online, Smem, Cluster, Streaming };
+constexpr llvm::StringLiteral kClusterSizeAttr = "attnres.cluster_size";
 
 /// How one token's [N, D] tile is spread over a CTA.
 struct TileLayout {
@@ -56,11 +62,22 @@ struct TileLayout {
   int64_t chunks;      // vectors per thread per row
   int64_t fullChunks;  // leading chunks that are in bounds for every thread
   bool resident;
+  Form form;
+  int64_t groupRows = 1;   // online form: rows per group
+  int64_t tileBytes = 0;   // smem form: dynamic shared memory (N + 1 rows)
+  int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
+  int64_t fullWidth = 0;   // D (width is the slice of one CTA)
   Type storage; // element type of values, h, grad_h, dv
   Type queryType;
   Type normType;
 
   int64_t numWarps() const { return threads / kWarpSize; }
+  int64_t lanes() const { return chunks * vectorElems; }
+  int64_t elementBytes() const { return storage.getIntOrFloatBitWidth() / 8; }
+  /// Bytes of one row as the threads hold it (chunks past D included).
+  int64_t paddedRowBytes() const {
+    return threads * chunks * vectorElems * elementBytes();
+  }
 };
 
 /// Registers per thread that still let one CTA of `threads` launch: the
@@ -76,7 +93,10 @@ int64_t registerBudget(int64_t threads) {
 /// `vectorBytes`, and enough threads that each owns about two vectors a row.
 FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                    Type normType, int64_t threadsOption,
-                                   int64_t vectorBytes, StringRef resident) {
+                                   int64_t vectorBytes, StringRef resident,
+                                   StringRef formOption, int64_t rowsOption,
+                                   int64_t sharedLimit, int64_t clusterOption,
+                                   int64_t clusterLimit) {
   const bool backward = isa<BackwardOp>(op);
   ProblemShape shape = getProblemShape(values);
   if (ShapedType::isDynamic(shape.numSources) ||
@@ -99,10 +119,43 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return op->emitError() << "resident must be auto, on or off, got '"
                            << resident << "'",
            failure();
+  if (formOption != "auto" && formOption != "resident" &&
+      formOption != "online" && formOption != "smem" &&
+      formOption != "cluster" && formOption != "streaming")
+    return op->emitError() << "form must be auto, resident, online, smem, "
+                              "cluster or streaming, got '"
+                           << formOption << "'",
+           failure();
+  if (formOption == "online" && backward)
+    return op->emitError("form = online is a forward form (the backward "
+                         "needs the whole tile: use smem or streaming)"),
+           failure();
+  if (formOption == "cluster" && !backward)
+    return op->emitError("form = cluster is a backward form (the forward "
+                         "uses online)"),
+           failure();
+  if (formOption == "cluster" && clusterLimit < 2)
+    return op->emitError("form = cluster needs thread-block clusters "
+                         "(sm_90 or newer)"),
+           failure();
+  if (clusterOption != 0 && clusterOption != 2 && clusterOption != 4 &&
+      clusterOption != 8)
+    return op->emitError() << "cluster must be 0 (auto), 2, 4 or 8, got "
+                           << clusterOption,
+           failure();
+  if (formOption == "smem" && !backward)
+    return op->emitError("form = smem is a backward form (the forward uses "
+                         "online)"),
+           failure();
+  if (rowsOption < 0 || rowsOption > 16)
+    return op->emitError() << "rows must be 0 (auto) or in [1, 16], got "
+                           << rowsOption,
+           failure();
 
   TileLayout layout;
   layout.numSources = shape.numSources;
   layout.width = shape.width;
+  layout.fullWidth = shape.width;
   layout.storage = cast<ShapedType>(values.getType()).getElementType();
   layout.queryType = queryType;
   layout.normType = normType;
@@ -129,19 +182,154 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   int64_t need = layout.numSources * lanes + lanes * (backward ? 3 : 1) +
                  2 * layout.numSources + 32;
   // Past 16 sources the 2N partial sums and their shuffles crowd the tile.
-  layout.resident = resident == "on" ||
-                    (resident == "auto" && need <= registerCap &&
-                     layout.numSources <= 16);
-  // Streaming keeps no tile: four vectors per thread and row give more loads
-  // in flight with half the threads, and a register budget to spare.
-  // Whole groups of four warps: with an uneven warp count ptxas spilled.
-  if (!layout.resident && threadsOption == 0) {
-    int64_t threads = llvm::alignTo(llvm::divideCeil(vectors, 4), kWarpSize);
-    if (threads > 4 * kWarpSize)
+  bool residentFits = need <= registerCap && layout.numSources <= 16;
+  // The smem form copies whole vectors with cp.async (4, 8 or 16 bytes).
+  auto smemFits = [&](const TileLayout &l) {
+    int64_t bytes = l.vectorElems * elemBytes;
+    int64_t n = l.numSources;
+    int64_t staticBytes = (l.numWarps() * 2 * n + 5 * n) * 4 + 2 * n * 8 +
+                          llvm::alignTo(2 * n * 4, 16) + 64;
+    return bytes >= 4 &&
+           (n + 1) * l.paddedRowBytes() + staticBytes <= sharedLimit;
+  };
+  Form form;
+  if (formOption == "resident" || (formOption == "auto" && resident == "on")) {
+    form = Form::Resident;
+  } else if (formOption == "online") {
+    form = Form::Online;
+  } else if (formOption == "smem") {
+    form = Form::Smem;
+  } else if (formOption == "cluster") {
+    form = Form::Cluster;
+  } else if (formOption == "streaming") {
+    form = Form::Streaming;
+  } else if (!backward) {
+    // Measured on the H100: online matched or beat resident at N = 2 and 4
+    // (its loads stay in flight across the reductions) and reads V once for
+    // any N; resident only where asked for.
+    form = Form::Online;
+  } else {
+    form = Form::Streaming; // refined below once the smem layout is known
+  }
+  if (threadsOption == 0 && form != Form::Resident) {
+    // The online form holds the current and the next group: two vectors per
+    // thread and row leave room for several rows. The smem and streaming
+    // forms hold no tile in registers: four vectors per thread and row.
+    // Whole groups of four warps past 128 threads: with an uneven warp count
+    // ptxas spilled.
+    int64_t perThread = form == Form::Online ? 2 : 4;
+    int64_t threads =
+        llvm::alignTo(llvm::divideCeil(vectors, perThread), kWarpSize);
+    if (threads > 4 * kWarpSize && form != Form::Online)
       threads = llvm::alignTo(threads, 4 * kWarpSize);
     layout.threads = std::min<int64_t>(threads, 512);
     layout.chunks = llvm::divideCeil(vectors, layout.threads);
     layout.fullChunks = vectors / layout.threads;
+  }
+  if (backward && formOption == "auto") {
+    // One read of V from shared memory where the tile fits a CTA. At N = 2
+    // and D <= 5120 the resident form measured as fast or faster on the
+    // H100 (80-86% vs 68-80%: the smem form's ~200 registers leave few warps
+    // per SM on such small tiles).
+    bool residentFirst = resident == "auto" && residentFits &&
+                         layout.numSources <= 2 && layout.width <= 5120;
+    form = residentFirst        ? Form::Resident
+           : smemFits(layout)   ? Form::Smem
+           : resident == "auto" && residentFits ? Form::Resident
+                                                : Form::Streaming;
+    if (form == Form::Resident && threadsOption == 0) {
+      // Back to the resident thread mapping.
+      int64_t wanted = llvm::divideCeil(vectors, 2);
+      layout.threads = std::clamp<int64_t>(llvm::alignTo(wanted, kWarpSize),
+                                           kWarpSize, 512);
+      layout.chunks = llvm::divideCeil(vectors, layout.threads);
+      layout.fullChunks = vectors / layout.threads;
+    }
+  }
+  if (form == Form::Smem && !smemFits(layout))
+    return op->emitError() << "form = smem: the tile (" << layout.numSources + 1
+                           << " rows of " << layout.paddedRowBytes()
+                           << " bytes) does not fit " << sharedLimit
+                           << " bytes of shared memory, or vectors are "
+                              "narrower than 4 bytes",
+           failure();
+  if (form == Form::Cluster) {
+    // Each of the cluster's CTAs keeps a D / K slice of dh and the N rows;
+    // the smallest K whose slice fits, unless given.
+    bool found = false;
+    for (int64_t k = clusterOption ? clusterOption : 2;
+         k <= (clusterOption ? clusterOption : clusterLimit); k *= 2) {
+      TileLayout slice = layout;
+      if (shape.width % (k * layout.vectorElems) != 0)
+        continue;
+      slice.width = shape.width / k;
+      int64_t sliceVectors = slice.width / slice.vectorElems;
+      if (threadsOption == 0) {
+        int64_t threads =
+            llvm::alignTo(llvm::divideCeil(sliceVectors, 4), kWarpSize);
+        if (threads > 4 * kWarpSize)
+          threads = llvm::alignTo(threads, 4 * kWarpSize);
+        slice.threads = std::min<int64_t>(threads, 512);
+      }
+      slice.chunks = llvm::divideCeil(sliceVectors, slice.threads);
+      slice.fullChunks = sliceVectors / slice.threads;
+      slice.clusterSize = k;
+      if (smemFits(slice)) {
+        layout = slice;
+        found = true;
+        break;
+      }
+    }
+    if (!found)
+      return op->emitError() << "form = cluster: no cluster of up to "
+                             << (clusterOption ? clusterOption : clusterLimit)
+                             << " CTAs holds the tile in shared memory with "
+                                "D divisible into whole vectors per CTA",
+             failure();
+    // The exchange area for the per-row partial sums precedes the tile.
+    layout.tileBytes = llvm::alignTo(2 * layout.numSources * 4, 16) +
+                       (layout.numSources + 1) * layout.paddedRowBytes();
+  }
+  layout.form = form;
+  layout.resident = form == Form::Resident;
+  if (form == Form::Smem)
+    layout.tileBytes = (layout.numSources + 1) * layout.paddedRowBytes();
+  if (form == Form::Online) {
+    // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192): about
+    // 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32 lanes and
+    // `packed` registers of one row as loaded: the current group widened and
+    // the next group in flight. Pick the rows that keep the most bytes in
+    // flight per SM (CTAs per SM x rows), the larger on ties.
+    int64_t lanes = layout.lanes();
+    int64_t packed =
+        layout.chunks * std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
+    int64_t cap = registerBudget(layout.threads);
+    int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
+    if (rowsOption != 0) {
+      layout.groupRows = rowsOption;
+    } else {
+      layout.groupRows = 1;
+      int64_t best = 0;
+      for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
+           rows *= 2) {
+        int64_t regs = 40 + 2 * lanes + rows * (2 * lanes + packed);
+        // Measured: with two 16-byte vectors per thread and row, ptxas fits
+        // two rows into 128 registers (448-512 threads) without spilling,
+        // and those shapes ran 7-9 points faster than with one row.
+        if (regs > cap && rows == 2 && layout.chunks <= 2 &&
+            layout.vectorElems * elemBytes == 16)
+          regs = cap;
+        if (regs > cap && rows > 1)
+          break;
+        int64_t ctas = std::min<int64_t>(
+            65536 / (llvm::alignTo(regs, 8) * warps * kWarpSize), 64 / warps);
+        if (ctas * rows >= best) {
+          best = ctas * rows;
+          layout.groupRows = rows;
+        }
+      }
+    }
+    layout.groupRows = std::min(layout.groupRows, layout.numSources);
   }
   return layout;
 }
@@ -171,6 +359,9 @@ public:
 
   Value toI64(Value index) {
     return arith::IndexCastOp::create(b, b.getI64Type(), index);
+  }
+  Value toI64Ext(Value i32Value) {
+    return arith::ExtUIOp::create(b, b.getI64Type(), i32Value);
   }
   Value toIndex(Value value) {
     return arith::IndexCastOp::create(b, b.getIndexType(), value);
@@ -340,7 +531,7 @@ public:
 
   /// rstd from the sum of squares: 1 / sqrt(ss / D + eps).
   Value rstdOf(Value sumSquares, float eps) {
-    Value mean = div(sumSquares, f32(static_cast<double>(layout.width)));
+    Value mean = div(sumSquares, f32(static_cast<double>(layout.fullWidth)));
     Value root = nvvmIntrinsic("llvm.nvvm.sqrt.rn.f", add(mean, f32(eps)));
     return div(f32(1.0), root);
   }
@@ -374,7 +565,7 @@ public:
     Value coefW = mul(ds, rstd);
     Value score = mul(rstd, u);
     Value coefV =
-        mul(f32(-1.0 / static_cast<double>(layout.width)),
+        mul(f32(-1.0 / static_cast<double>(layout.fullWidth)),
             mul(mul(coefW, score), rstd));
     return {coefW, coefV};
   }
@@ -393,11 +584,15 @@ public:
 
   /// Grid-stride loop over tokens with loop-carried values; `body` gets the
   /// token (i64) and the carried values and returns the next ones.
+  /// `first` and `step` (i64) default to the block index and grid size.
   SmallVector<Value> tokenLoop(
       Value numTokens, ValueRange init,
-      llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    Value first = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-    Value step = gpu::GridDimOp::create(b, gpu::Dimension::x);
+      llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body,
+      Value first = {}, Value step = {}) {
+    first = first ? toIndex(first)
+                  : Value(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+    step = step ? toIndex(step)
+                : Value(gpu::GridDimOp::create(b, gpu::Dimension::x));
     auto loop = scf::ForOp::create(b, first, toIndex(numTokens), step, init);
     OpBuilder::InsertionGuard guard(b);
     // Without carried values the builder adds its own terminator.
@@ -754,6 +949,13 @@ public:
   /// Runs `body` in warp 0 for the rows lane and lane + 32 (those < N);
   /// `body` gets the row (clamped into range) and its validity.
   void inWarpZero(llvm::function_ref<void(ArrayRef<Value>, ArrayRef<Value>)> body) {
+    inWarpZeroNoBarrier(body);
+    gpu::BarrierOp::create(b);
+  }
+
+  /// inWarpZero() without the closing barrier.
+  void inWarpZeroNoBarrier(
+      llvm::function_ref<void(ArrayRef<Value>, ArrayRef<Value>)> body) {
     Value isWarpZero =
         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.warp, e.i64(0));
     e.emitIf(isWarpZero, [&] {
@@ -766,7 +968,6 @@ public:
       }
       body(rows, valid);
     });
-    gpu::BarrierOp::create(b);
   }
 
   Value select(Value cond, Value x, Value y) {
@@ -859,6 +1060,286 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   finishKernel(b);
 }
 
+//===----------------------------------------------------------------------===//
+// Online form (forward): rows in groups of R; one CTA reduction per group
+// gives the group's scores, folded into h with an online softmax (running
+// max m and sum l, the f32 accumulator rescaled by exp(m_old - m_new)). The
+// next group's loads (of this token or the next) are issued before the
+// current group's reduction, so HBM stays busy across the barriers, and V
+// is read once whatever N and D are.
+//===----------------------------------------------------------------------===//
+
+/// An scf.for over [0, count) kept rolled by LLVM (see StreamEmitter).
+SmallVector<Value>
+rolledLoop(KernelEmitter &e, Value count, ValueRange init,
+           llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  ImplicitLocOpBuilder &b = e.b;
+  auto loop = scf::ForOp::create(b, arith::ConstantIndexOp::create(b, 0), count,
+                                 arith::ConstantIndexOp::create(b, 1), init);
+  loop->setAttr("llvm.loop_annotation",
+                LLVM::LoopAnnotationAttr::get(
+                    b.getContext(), {}, {}, {},
+                    LLVM::LoopUnrollAttr::get(b.getContext(),
+                                              /*disable=*/b.getBoolAttr(true),
+                                              {}, {}, {}, {}, {}, {}),
+                    {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}));
+  OpBuilder::InsertionGuard guard(b);
+  if (init.empty())
+    loop.getBody()->getTerminator()->erase();
+  b.setInsertionPointToStart(loop.getBody());
+  SmallVector<Value> next =
+      body(e.toI64(loop.getInductionVar()), loop.getRegionIterArgs());
+  scf::YieldOp::create(b, next);
+  return loop.getResults();
+}
+
+/// Loads this thread's vectors of one row as stored (one value per chunk,
+/// not widened): the registers of a row in flight. Out-of-bounds chunks
+/// read element 0; widenRow() zeroes them.
+SmallVector<Value> loadRawRow(KernelEmitter &e, Value base, Value rowStart,
+                              Type element) {
+  ImplicitLocOpBuilder &b = e.b;
+  const TileLayout &layout = e.layout;
+  int64_t n = layout.vectorElems;
+  Type type = n == 1 ? element : Type(VectorType::get({n}, element));
+  int64_t bytes = std::min<int64_t>(n * element.getIntOrFloatBitWidth() / 8, 16);
+  SmallVector<Value> raw;
+  for (int64_t k = 0; k < layout.chunks; ++k) {
+    Value offset = e.addI(rowStart, e.chunkOffset(k));
+    if (Value guard = e.chunkGuard(k))
+      offset = arith::SelectOp::create(b, guard, offset, e.i64(0));
+    raw.push_back(LLVM::LoadOp::create(b, type, e.address(base, offset, element),
+                                       bytes));
+  }
+  return raw;
+}
+
+/// The f32 lanes of a row loaded by loadRawRow().
+SmallVector<Value> widenRow(KernelEmitter &e, ArrayRef<Value> raw) {
+  ImplicitLocOpBuilder &b = e.b;
+  SmallVector<Value> lanes;
+  for (auto [k, vec] : llvm::enumerate(raw)) {
+    Value guard = e.chunkGuard(k);
+    SmallVector<Value> parts;
+    if (auto vecType = dyn_cast<VectorType>(vec.getType())) {
+      for (int64_t i = 0; i < vecType.getNumElements(); ++i)
+        parts.push_back(LLVM::ExtractElementOp::create(
+            b, vec, arith::ConstantIntOp::create(b, i, 32)));
+    } else {
+      parts.push_back(vec);
+    }
+    for (Value v : parts) {
+      if (!v.getType().isF32())
+        v = arith::ExtFOp::create(b, b.getF32Type(), v);
+      if (guard)
+        v = arith::SelectOp::create(b, guard, v, e.f32(0.0));
+      lanes.push_back(v);
+    }
+  }
+  return lanes;
+}
+
+/// Shared-memory layout of the online kernel (f32 words).
+struct OnlineScratch {
+  int64_t numSources, numWarps, rows;
+  int64_t partials(int64_t parity) const { return parity * numWarps * 2 * rows; }
+  int64_t scores() const { return 2 * numWarps * 2 * rows; }
+  int64_t rstds() const { return scores() + numSources; }
+  int64_t size() const { return rstds() + numSources; }
+};
+
+void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                       StringRef name, float eps, const TileLayout &layout) {
+  KernelEmitter e(b, layout);
+  const int64_t n = layout.numSources;
+  const int64_t rows = layout.groupRows;
+  const int64_t groups = llvm::divideCeil(n, rows);
+  const int64_t chunks = layout.chunks;
+  OnlineScratch scratch{n, layout.numWarps(), rows};
+  auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
+                             layout.threads, layout.vectorElems,
+                             scratch.size(), n);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  Value query = args[n], norm = args[n + 1], hOut = args[n + 2],
+        alphaOut = args[n + 3], rstdOut = args[n + 4], numTokens = args[n + 5];
+  e.beginKernel();
+  StreamEmitter s(e, kernel);
+  s.fillPointerTable(args.take_front(n));
+  SmallVector<Value> w = loadWeights(e, query, norm);
+  Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
+  Value lastToken = e.addI(numTokens, e.i64(-1));
+  Value isLaneZero =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.lane, e.i64(0));
+
+  // The raw vectors of group `group` (rows clamped into [0, N)) of `token`.
+  auto loadGroup = [&](Value token, Value group) {
+    Value rowStart = e.mulI(token, e.i64(layout.width));
+    SmallVector<Value> raw;
+    for (int64_t r = 0; r < rows; ++r) {
+      Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
+      if (n % rows != 0)
+        row = arith::MinSIOp::create(b, row, e.i64(n - 1));
+      llvm::append_range(raw, loadRawRow(e, s.rowPointer(row), rowStart,
+                                         layout.storage));
+    }
+    return raw;
+  };
+
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  SmallVector<Value> init =
+      loadGroup(arith::MinSIOp::create(b, block, lastToken), e.i64(0));
+  init.push_back(e.i64(0)); // group counter: parity of the partials buffer
+
+  e.tokenLoop(numTokens, init, [&](Value token, ValueRange carried) {
+    // Carried: h lanes, m, l, the current group's raw vectors, the counter.
+    SmallVector<Value> start(layout.lanes(), e.f32(0.0));
+    start.push_back(e.f32(-INFINITY));
+    start.push_back(e.f32(0.0));
+    llvm::append_range(start, carried);
+    const size_t hEnd = layout.lanes(), rawBegin = hEnd + 2,
+                 rawEnd = rawBegin + rows * chunks;
+    SmallVector<Value> state = rolledLoop(
+        e, arith::ConstantIndexOp::create(b, groups), start,
+        [&](Value group, ValueRange acc) {
+          // Issue the next group's loads first.
+          Value nextGroup = e.addI(group, e.i64(1));
+          Value sameToken = arith::CmpIOp::create(
+              b, arith::CmpIPredicate::slt, nextGroup, e.i64(groups));
+          Value nextToken = s.select(
+              sameToken, token,
+              arith::MinSIOp::create(b, e.addI(token, grid), lastToken));
+          SmallVector<Value> next =
+              loadGroup(nextToken, s.select(sameToken, nextGroup, e.i64(0)));
+
+          // Partial sums of the current group, one CTA exchange.
+          SmallVector<SmallVector<Value>> v;
+          SmallVector<Value> partials;
+          for (int64_t r = 0; r < rows; ++r) {
+            SmallVector<Value> raw(acc.slice(rawBegin + r * chunks, chunks));
+            v.push_back(widenRow(e, raw));
+            partials.push_back(dotLanes(e, v[r], v[r]));
+            partials.push_back(dotLanes(e, w, v[r]));
+          }
+          Value counter = acc.back();
+          Value parity = arith::AndIOp::create(b, counter, e.i64(1));
+          Value base =
+              e.mulI(parity, e.i64(scratch.partials(1) - scratch.partials(0)));
+          for (Value &p : partials)
+            p = e.warpReduce(p, /*max=*/false);
+          e.emitIf(isLaneZero, [&] {
+            Value slot = e.addI(base, e.mulI(e.warp, e.i64(2 * rows)));
+            for (auto [j, p] : llvm::enumerate(partials))
+              s.storeF(0, e.addI(slot, e.i64(j)), p);
+          });
+          // One barrier per group: the partials alternate between two
+          // buffers, so the next group's stores cannot overwrite a buffer
+          // another thread still reads.
+          gpu::BarrierOp::create(b);
+          SmallVector<Value> totals;
+          for (int64_t j = 0; j < 2 * rows; ++j) {
+            Value total;
+            for (int64_t wp = 0; wp < layout.numWarps(); ++wp) {
+              Value part = s.loadF(0, e.addI(base, e.i64(wp * 2 * rows + j)));
+              total = total ? e.add(total, part) : part;
+            }
+            totals.push_back(total);
+          }
+
+          // Scores; rows past N (a partial last group) weigh nothing.
+          Value m = acc[hEnd], l = acc[hEnd + 1];
+          SmallVector<Value> rstd, score;
+          Value groupMax = m;
+          for (int64_t r = 0; r < rows; ++r) {
+            rstd.push_back(e.rstdOf(totals[2 * r], eps));
+            Value sc = e.mul(rstd[r], totals[2 * r + 1]);
+            if (n % rows != 0) {
+              Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
+              Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                                  row, e.i64(n));
+              sc = s.select(valid, sc, e.f32(-INFINITY));
+            }
+            score.push_back(sc);
+            groupMax = arith::MaximumFOp::create(b, groupMax, sc);
+          }
+          auto expOf = [&](Value x) {
+            return e.nvvmIntrinsic("llvm.nvvm.ex2.approx.f32",
+                                   e.mul(x, e.f32(M_LOG2E)));
+          };
+          // m = -inf before the first group: the scale is exp(-inf) = 0.
+          Value scale = expOf(e.sub(m, groupMax));
+          SmallVector<Value> weight;
+          Value newL = e.mul(l, scale);
+          for (Value sc : score) {
+            weight.push_back(expOf(e.sub(sc, groupMax)));
+            newL = e.add(newL, weight.back());
+          }
+          SmallVector<Value> out;
+          for (int64_t lane = 0; lane < static_cast<int64_t>(hEnd); ++lane) {
+            Value h = e.mul(acc[lane], scale);
+            for (int64_t r = 0; r < rows; ++r)
+              h = e.add(h, e.mul(weight[r], v[r][lane]));
+            out.push_back(h);
+          }
+          // Thread 0 keeps the scores and rstd for the alpha/rstd outputs.
+          e.emitIf(e.isThreadZero, [&] {
+            for (int64_t r = 0; r < rows; ++r) {
+              Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
+              auto storeStats = [&] {
+                s.storeF(scratch.scores(), row, score[r]);
+                s.storeF(scratch.rstds(), row, rstd[r]);
+              };
+              if (n % rows != 0)
+                e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                               row, e.i64(n)),
+                         storeStats);
+              else
+                storeStats();
+            }
+          });
+          out.push_back(groupMax);
+          out.push_back(newL);
+          llvm::append_range(out, next);
+          out.push_back(e.addI(counter, e.i64(1)));
+          return out;
+        });
+
+    Value m = state[hEnd], l = state[hEnd + 1];
+    Value inverse = e.div(e.f32(1.0), l);
+    SmallVector<Value> h;
+    for (size_t lane = 0; lane < hEnd; ++lane)
+      h.push_back(e.mul(state[lane], inverse));
+    Value rowStart = e.mulI(token, e.i64(layout.width));
+    storeRow(e, hOut, rowStart, layout.storage, h);
+    // Thread 0's scores are visible after a barrier; warp 0 writes alpha
+    // and rstd coalesced. The next token's first writes to the statistics
+    // come after its first group barrier, so one barrier here suffices.
+    gpu::BarrierOp::create(b);
+    s.inWarpZeroNoBarrier([&](ArrayRef<Value> rowsOfLane,
+                              ArrayRef<Value> valid) {
+      Value statStart = e.mulI(token, e.i64(n));
+      for (auto [row, ok] : llvm::zip_equal(rowsOfLane, valid)) {
+        Value alpha =
+            e.mul(e.nvvmIntrinsic(
+                      "llvm.nvvm.ex2.approx.f32",
+                      e.mul(e.sub(s.loadF(scratch.scores(), row), m),
+                            e.f32(M_LOG2E))),
+                  inverse);
+        Value rstd = s.loadF(scratch.rstds(), row);
+        e.emitIf(ok, [&] {
+          e.storeScalar(alphaOut, e.addI(statStart, row), alpha);
+          e.storeScalar(rstdOut, e.addI(statStart, row), rstd);
+        });
+      }
+    });
+    SmallVector<Value> carry(state.begin() + rawBegin, state.begin() + rawEnd);
+    carry.push_back(state.back());
+    return carry;
+  });
+  finishKernel(b);
+}
+
 void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                            StringRef name, const TileLayout &layout) {
   KernelEmitter e(b, layout);
@@ -936,6 +1417,307 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   storeRow(e, partialsOut, e.mulI(block, e.i64(layout.width)), b.getF32Type(),
            c);
+  finishKernel(b);
+}
+
+//===----------------------------------------------------------------------===//
+// Shared-memory form (backward): the token's dh and N rows are copied into
+// dynamic shared memory with cp.async, each thread its own vectors (so no
+// barrier guards the tile: a thread only reads back what it copied). Pass 1
+// waits for the copies row by row; pass 2 reads each row back and, once it
+// is consumed, starts copying the same row of the CTA's next token into its
+// place, so loads stay in flight across the reductions. One read of V.
+//===----------------------------------------------------------------------===//
+
+class TileCopier {
+public:
+  /// `symbol` names the module's dynamic shared memory (declareTile()).
+  TileCopier(KernelEmitter &e, StreamEmitter &s, StringRef symbol,
+             int64_t offsetBytes = 0)
+      : e(e), s(s), b(e.b), offsetBytes(offsetBytes) {
+    tile = LLVM::AddressOfOp::create(
+        b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
+        symbol);
+    vecBytes = e.layout.vectorElems * e.layout.elementBytes();
+  }
+
+  /// Declares the dynamic shared memory of `module` as an external
+  /// zero-length shared array (PTX `.extern .shared .b8 name[]`). Not
+  /// gpu.dynamic_shared_memory: its internal-linkage global is demoted by
+  /// NVPTX to a one-byte static variable.
+  static StringRef declareTile(ImplicitLocOpBuilder &b,
+                               gpu::GPUModuleOp module) {
+    static constexpr llvm::StringLiteral name = "attnres_tile";
+    if (!module.lookupSymbol(name)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      LLVM::GlobalOp::create(
+          b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+          LLVM::Linkage::External, name, Attribute(), /*alignment=*/16,
+          /*addrSpace=*/3);
+    }
+    return name;
+  }
+
+  /// This thread's slot of chunk k of tile row `row`: consecutive threads
+  /// use consecutive vectors (no bank conflicts).
+  Value slot(Value row, int64_t k) {
+    const TileLayout &l = e.layout;
+    Value index = e.addI(
+        e.mulI(e.addI(e.mulI(row, e.i64(l.chunks)), e.i64(k)), e.i64(l.threads)),
+        e.tid);
+    return LLVM::GEPOp::create(
+        b, tile.getType(), b.getI8Type(), tile,
+        ValueRange{e.addI(e.mulI(index, e.i64(vecBytes)), e.i64(offsetBytes))});
+  }
+
+  /// Starts copying this thread's vectors of base[rowStart ..] into tile
+  /// row `row` and commits them as one group.
+  void copyRow(Value base, Value rowStart, Value row) {
+    const TileLayout &l = e.layout;
+    for (int64_t k = 0; k < l.chunks; ++k) {
+      auto copy = [&] {
+        Value src = e.address(base, e.addI(rowStart, e.chunkOffset(k)),
+                              l.storage);
+        NVVM::CpAsyncOp::create(b, slot(row, k), src,
+                                static_cast<uint32_t>(vecBytes),
+                                vecBytes == 16 ? NVVM::LoadCacheModifierKind::CG
+                                               : NVVM::LoadCacheModifierKind::CA,
+                                Value());
+      };
+      if (Value guard = e.chunkGuard(k))
+        e.emitIf(guard, copy);
+      else
+        copy();
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+
+  /// Waits until at most `pending` copy groups are in flight.
+  void wait(int64_t pending) {
+    NVVM::CpAsyncWaitGroupOp::create(b, static_cast<uint32_t>(pending));
+  }
+
+  /// The f32 lanes of tile row `row` (chunks past D read as zeros).
+  SmallVector<Value> readRow(Value row) {
+    const TileLayout &l = e.layout;
+    int64_t n = l.vectorElems;
+    Type type = n == 1 ? l.storage : Type(VectorType::get({n}, l.storage));
+    SmallVector<Value> raw;
+    for (int64_t k = 0; k < l.chunks; ++k)
+      raw.push_back(LLVM::LoadOp::create(b, type, slot(row, k), vecBytes));
+    return widenRow(e, raw);
+  }
+
+  KernelEmitter &e;
+  StreamEmitter &s;
+  ImplicitLocOpBuilder &b;
+  Value tile;
+  int64_t vecBytes;
+  int64_t offsetBytes;
+};
+
+/// Cluster form: sums the CTAs' totals (2N per-row partial sums) in rank
+/// order through distributed shared memory; every CTA ends with the same
+/// totals. The first cluster barrier publishes each CTA's copy, the second
+/// keeps it until every peer has read it (and orders the new totals before
+/// the CTA's coefficient step).
+void exchangeTotals(KernelEmitter &e, StreamEmitter &s, Value tile,
+                    const StreamScratch &scratch) {
+  ImplicitLocOpBuilder &b = e.b;
+  const int64_t n = e.layout.numSources, k = e.layout.clusterSize;
+  auto slotOf = [&](Value base, Value column) {
+    return LLVM::GEPOp::create(b, base.getType(), b.getF32Type(), base,
+                               ValueRange{column});
+  };
+  for (int64_t firstColumn = 0; firstColumn < 2 * n;
+       firstColumn += e.layout.threads) {
+    Value column = e.addI(e.tid, e.i64(firstColumn));
+    e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, column,
+                                   e.i64(2 * n)),
+             [&] {
+               LLVM::StoreOp::create(b, s.loadF(scratch.totals(), column),
+                                     slotOf(tile, column), 4);
+             });
+  }
+  NVVM::ClusterArriveOp::create(b, b.getUnitAttr());
+  NVVM::ClusterWaitOp::create(b, b.getUnitAttr());
+  auto clusterPtr = LLVM::LLVMPointerType::get(b.getContext(), 7);
+  for (int64_t firstColumn = 0; firstColumn < 2 * n;
+       firstColumn += e.layout.threads) {
+    Value column = e.addI(e.tid, e.i64(firstColumn));
+    e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, column,
+                                   e.i64(2 * n)),
+             [&] {
+               Value local = slotOf(tile, column);
+               Value total;
+               for (int64_t r = 0; r < k; ++r) {
+                 Value remote = NVVM::MapaOp::create(
+                     b, clusterPtr, local,
+                     arith::ConstantIntOp::create(b, r, 32));
+                 Value part = LLVM::LoadOp::create(b, b.getF32Type(), remote, 4);
+                 total = total ? e.add(total, part) : part;
+               }
+               s.storeF(scratch.totals(), column, total);
+             });
+  }
+  NVVM::ClusterArriveOp::create(b, b.getUnitAttr());
+  NVVM::ClusterWaitOp::create(b, b.getUnitAttr());
+}
+
+/// The smem form, and with clusterSize > 1 the cluster form: the K CTAs of
+/// a cluster share each token, CTA rank r holding columns [r D/K, (r+1) D/K)
+/// of dh and the N rows. After each CTA's reduction the per-row partial sums
+/// are exchanged through distributed shared memory and summed in rank order
+/// (the same bits in every CTA: deterministic).
+void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                      StringRef name, const TileLayout &layout) {
+  KernelEmitter e(b, layout);
+  const int64_t n = layout.numSources;
+  const int64_t k = layout.clusterSize;
+  const int64_t fullWidth = layout.fullWidth;
+  const int64_t exchangeBytes = k > 1 ? llvm::alignTo(2 * n * 4, 16) : 0;
+  StreamScratch scratch{n, layout.numWarps()};
+  auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
+                             layout.threads, layout.vectorElems,
+                             scratch.size(), 2 * n);
+  kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
+  if (k > 1) {
+    // Cluster shape in the PTX (.reqnctapercluster): a plain launch works.
+    kernel->setAttr(NVVM::NVVMDialect::getClusterDimAttrName(),
+                    b.getDenseI32ArrayAttr({static_cast<int32_t>(k), 1, 1}));
+    kernel->setAttr(kClusterSizeAttr, b.getI64IntegerAttr(k));
+  }
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ValueRange args = kernel.getArguments();
+  Value gradH = args[0];
+  Value query = args[n + 1], norm = args[n + 2], alphaIn = args[n + 3],
+        rstdIn = args[n + 4];
+  Value partialsOut = args[2 * n + 5], numTokens = args[2 * n + 6];
+  e.beginKernel();
+  StreamEmitter s(e, kernel);
+  SmallVector<Value> table(args.slice(1, n));
+  llvm::append_range(table, args.slice(n + 5, n));
+  s.fillPointerTable(table);
+  StringRef tileSymbol = TileCopier::declareTile(b, module);
+  TileCopier tile(e, s, tileSymbol, exchangeBytes);
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
+  // Tokens go to clusters (to CTAs when k = 1); this CTA's columns start at
+  // rank * D / K.
+  Value first = block, step = grid, columns = e.i64(0);
+  if (k > 1) {
+    auto i32 = b.getI32Type();
+    first = e.toI64Ext(NVVM::ClusterIdXOp::create(b, i32));
+    step = e.toI64Ext(NVVM::ClusterDimXOp::create(b, i32));
+    columns = e.mulI(e.toI64Ext(NVVM::ClusterId::create(b, i32)),
+                     e.i64(layout.width));
+  }
+  SmallVector<Value> q = loadRow(e, query, columns, layout.queryType);
+  SmallVector<Value> g = loadRow(e, norm, columns, layout.normType);
+  SmallVector<Value> w;
+  for (auto [qv, gv] : llvm::zip_equal(q, g))
+    w.push_back(e.mul(qv, gv));
+  Value lastToken = e.addI(numTokens, e.i64(-1));
+  Value dhRow = e.i64(n); // tile rows 0..N-1: sources, N: grad_h
+  auto startOf = [&](Value token) {
+    return e.addI(e.mulI(token, e.i64(fullWidth)), columns);
+  };
+
+  // Copy groups per token, in order: dh, v_0, ..., v_{N-1}.
+  auto copyToken = [&](Value token) {
+    Value rowStart = startOf(token);
+    tile.copyRow(gradH, rowStart, dhRow);
+    rolledLoop(e, arith::ConstantIndexOp::create(b, n), {},
+               [&](Value row, ValueRange) {
+                 tile.copyRow(s.rowPointer(row), rowStart, row);
+                 return SmallVector<Value>{};
+               });
+  };
+  copyToken(arith::MinSIOp::create(b, first, lastToken));
+
+  SmallVector<Value> zeros(w.size(), e.f32(0.0));
+  SmallVector<Value> c = e.tokenLoop(
+      numTokens, zeros,
+      [&](Value token, ValueRange carried) {
+        Value rowStart = startOf(token);
+        Value nextStart =
+            startOf(arith::MinSIOp::create(b, e.addI(token, step), lastToken));
+        // Pass 1 (unrolled: cp.async.wait_group takes a constant):
+        // dalpha_i = dh . v_i and u_i = w . v_i as each row lands.
+        tile.wait(n);
+        SmallVector<Value> dh = tile.readRow(dhRow);
+        for (int64_t i = 0; i < n; ++i) {
+          tile.wait(n - 1 - i);
+          SmallVector<Value> v = tile.readRow(e.i64(i));
+          s.publishPartials(e.i64(i), dotLanes(e, dh, v), dotLanes(e, w, v));
+        }
+        // dh is in registers now: its slot takes the next token's.
+        tile.copyRow(gradH, nextStart, dhRow);
+        s.sumPartials();
+        if (k > 1)
+          exchangeTotals(e, s, tile.tile, scratch);
+        s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
+          Value statStart = e.mulI(token, e.i64(n));
+          SmallVector<Value> alpha, rstd, dalpha, u, weighted;
+          for (Value row : rows) {
+            Value twice = e.mulI(row, e.i64(2));
+            alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
+            rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
+            dalpha.push_back(s.loadF(scratch.totals(), twice));
+            u.push_back(s.loadF(scratch.totals(), e.addI(twice, e.i64(1))));
+            weighted.push_back(e.mul(alpha.back(), dalpha.back()));
+          }
+          Value mean = s.maskedSum(weighted, valid);
+          for (auto [j, row] : llvm::enumerate(rows)) {
+            auto [coefW, coefV] = e.backwardCoefficients(
+                alpha[j], rstd[j], dalpha[j], u[j], mean);
+            e.emitIf(valid[j], [&] {
+              s.storeF(scratch.coef(0), row, alpha[j]);
+              s.storeF(scratch.coef(1), row, coefW);
+              s.storeF(scratch.coef(2), row, coefV);
+            });
+          }
+        });
+        // Pass 2: dv rows from the tile; each consumed row's slot starts
+        // receiving the next token's row.
+        return rolledLoop(
+            e, arith::ConstantIndexOp::create(b, n), carried,
+            [&](Value row, ValueRange acc) {
+              Value alpha = s.loadF(scratch.coef(0), row);
+              Value coefW = s.loadF(scratch.coef(1), row);
+              Value coefV = s.loadF(scratch.coef(2), row);
+              SmallVector<Value> v = tile.readRow(row);
+              SmallVector<Value> next(acc.begin(), acc.end());
+              storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
+                       layout.storage,
+                       e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
+              tile.copyRow(s.rowPointer(row), nextStart, row);
+              return next;
+            });
+      },
+      first, step);
+  // The last prefetch (a clamped repeat) must land before the CTA exits.
+  tile.wait(0);
+  // This CTA's partial row of c: its columns, zeros in the other CTAs'
+  // columns of the cluster (the reduce kernel sums whole rows).
+  Value blockRow = e.mulI(block, e.i64(fullWidth));
+  if (k == 1) {
+    storeRow(e, partialsOut, blockRow, b.getF32Type(), c);
+  } else {
+    Value rankColumns = columns;
+    for (int64_t r = 0; r < k; ++r) {
+      Value sliceStart = e.i64(r * layout.width);
+      Value mine = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         sliceStart, rankColumns);
+      SmallVector<Value> lanes;
+      for (Value x : c)
+        lanes.push_back(s.select(mine, x, e.f32(0.0)));
+      storeRow(e, partialsOut, e.addI(blockRow, sliceStart), b.getF32Type(),
+               lanes);
+    }
+  }
   finishKernel(b);
 }
 
@@ -1072,12 +1854,14 @@ struct AttnResLowerToGPUPass
       FailureOr<TileLayout> layout = chooseLayout(
           forward, forward.getValues(), elementOf(forward.getQuery()),
           elementOf(forward.getNormWeight()), threadsPerBlock, vectorBytes,
-          resident);
+          resident, form, rows, sharedBytes, cluster, clusterLimit);
       if (failed(layout))
         return failure();
       float eps = forward.getEps().convertToFloat();
-      if (layout->resident)
+      if (layout->form == Form::Resident)
         emitForward(b, module, name, eps, *layout);
+      else if (layout->form == Form::Online)
+        emitForwardOnline(b, module, name, eps, *layout);
       else
         emitForwardStreaming(b, module, name, eps, *layout);
       return success();
@@ -1088,11 +1872,13 @@ struct AttnResLowerToGPUPass
     FailureOr<TileLayout> layout = chooseLayout(
         backward, backward.getValues(), elementOf(backward.getQuery()),
         elementOf(backward.getNormWeight()), threadsPerBlock, vectorBytes,
-        resident);
+        resident, form, rows, sharedBytes, cluster, clusterLimit);
     if (failed(layout))
       return failure();
-    if (layout->resident)
+    if (layout->form == Form::Resident)
       emitBackward(b, module, name, *layout);
+    else if (layout->form == Form::Smem || layout->form == Form::Cluster)
+      emitBackwardSmem(b, module, name, *layout);
     else
       emitBackwardStreaming(b, module, name, *layout);
     emitReduce(b, module, (name + "_reduce").str(), *layout,

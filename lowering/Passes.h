@@ -47,6 +47,17 @@ struct ToPTXPipelineOptions : PassPipelineOptions<ToPTXPipelineOptions> {
   Option<std::string> resident{*this, "resident",
                                llvm::cl::desc("tile in registers: auto|on|off"),
                                llvm::cl::init("auto")};
+  Option<std::string> form{
+      *this, "form",
+      llvm::cl::desc("kernel form: auto|resident|online|smem|cluster|streaming"),
+      llvm::cl::init("auto")};
+  Option<int64_t> rows{*this, "rows",
+                       llvm::cl::desc("online form: rows per group (0: auto)"),
+                       llvm::cl::init(0)};
+  Option<int64_t> cluster{
+      *this, "cluster",
+      llvm::cl::desc("cluster form: CTAs per cluster (0: auto)"),
+      llvm::cl::init(0)};
   Option<std::string> dumpPTX{
       *this, "dump-ptx",
       llvm::cl::desc("directory to write one <kernel-module>.ptx per gpu.module"),

@@ -71,9 +71,21 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
         partial sums into dq and dg, with no atomics.
     Each CTA processes tokens in a grid-stride loop; within a token the D axis
     is split over the threads in vectors of 16 bytes, reductions use warp
-    shuffles and one shared-memory exchange. With `resident` the token's N x D
-    tile stays in registers between the reduction and the mixing pass; else
-    it is read twice (the second read is mostly served by L2).
+    shuffles and one shared-memory exchange. Forms (`form`):
+      - `resident`: the token's N x D tile stays in registers between the
+        reduction and the mixing pass (small tiles);
+      - `online` (forward): rows in groups of `rows`, one CTA reduction per
+        group, the softmax kept online (running max and sum, rescaled f32
+        accumulator), the next group's loads issued before the current
+        group's reduction: one read of V for any N and D;
+      - `smem` (backward): each thread copies its part of the tile into
+        dynamic shared memory with cp.async (one read of V); the next
+        token's rows are copied in as the current ones are consumed;
+      - `cluster` (backward, sm_90; not picked by `auto` yet): like `smem`
+        with D split over the CTAs of a thread-block cluster, the per-row
+        partial sums exchanged through distributed shared memory;
+      - `streaming`: two passes over V (the second mostly from L2).
+    `auto` picks per shape (see docs/PERFORMANCE.md).
   }];
   let options = [
     Option<"threadsPerBlock", "threads", "int64_t", "0",
@@ -81,10 +93,24 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
     Option<"vectorBytes", "vector-bytes", "int64_t", "16",
            "bytes per vector access (4, 8 or 16; narrowed where D requires)">,
     Option<"resident", "resident", "std::string", "\"auto\"",
-           "keep the N x D tile in registers: auto, on or off">,
+           "legacy: on forces the resident form, off excludes it from auto">,
+    Option<"form", "form", "std::string", "\"auto\"",
+           "kernel form: auto, resident, online, smem, cluster or streaming">,
+    Option<"rows", "rows", "int64_t", "0",
+           "online form: rows per group (0: heuristic)">,
+    Option<"cluster", "cluster", "int64_t", "0",
+           "cluster form: CTAs per cluster, 2, 4 or 8 (0: the fewest that "
+           "hold the tile)">,
+    Option<"clusterLimit", "cluster-limit", "int64_t", "8",
+           "largest thread-block cluster of the chip (1: none; the "
+           "attnres-to-ptx pipeline sets it from the chip)">,
+    Option<"sharedBytes", "shared-bytes", "int64_t", "232448",
+           "shared memory one CTA may use (the chip's opt-in limit; the "
+           "attnres-to-ptx pipeline sets it from the chip)">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect"];

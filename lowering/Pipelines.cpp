@@ -57,6 +57,18 @@ struct AttnResDumpPTXPass
 
 } // namespace
 
+/// Shared memory one CTA may opt into on `chip` (CUDA programming guide,
+/// compute capabilities table).
+static int64_t sharedMemoryLimit(StringRef chip) {
+  if (chip.starts_with("sm_90"))
+    return 227 * 1024;
+  if (chip == "sm_80" || chip == "sm_87")
+    return 163 * 1024;
+  if (chip == "sm_86" || chip == "sm_89")
+    return 99 * 1024;
+  return 48 * 1024;
+}
+
 void mlir::attnres::buildToGPUKernelsPipeline(
     OpPassManager &pm, const ToPTXPipelineOptions &options) {
   // Programs built from a KernelSpec are static already; specialize those
@@ -75,6 +87,16 @@ void mlir::attnres::buildToGPUKernelsPipeline(
   lower.threadsPerBlock = options.threadsPerBlock;
   lower.vectorBytes = options.vectorBytes;
   lower.resident = options.resident;
+  lower.form = options.form;
+  lower.rows = options.rows;
+  lower.sharedBytes = sharedMemoryLimit(options.chip);
+  lower.cluster = options.cluster;
+  // Thread-block clusters (portable size 8) from sm_90 on.
+  lower.clusterLimit = StringRef(options.chip).starts_with("sm_9") ||
+                               StringRef(options.chip).starts_with("sm_10") ||
+                               StringRef(options.chip).starts_with("sm_12")
+                           ? 8
+                           : 1;
   pm.addPass(createAttnResLowerToGPUPass(lower));
 }
 

@@ -132,11 +132,17 @@ struct LoadedKernel {
   CUmodule module = nullptr;
   CUfunction main = nullptr, reduce = nullptr;
   unsigned mainThreads = 0, reduceThreads = 0;
+  unsigned mainShared = 0; // dynamic shared memory of the main entry
   int64_t vectorElems = 1;
   int64_t maxGrid = 1; // resident CTAs per SM x SMs: more only queue
   int64_t width = 0;
 
-  int64_t grid(int64_t tokens) const { return std::min(tokens, maxGrid); }
+  int64_t clusterSize = 1; // the grid is a multiple of it
+  /// A cluster per token at most, whole clusters only.
+  int64_t grid(int64_t tokens) const {
+    return clusterSize *
+           std::max<int64_t>(1, std::min(tokens, maxGrid / clusterSize));
+  }
 };
 
 struct DeviceInfo {
@@ -404,6 +410,8 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
   loaded->width = args.width;
   loaded->vectorElems = compiled.entries[0].vectorElems;
   loaded->mainThreads = unsigned(compiled.entries[0].threads);
+  loaded->mainShared = unsigned(compiled.entries[0].dynamicSharedBytes);
+  loaded->clusterSize = std::max<int64_t>(1, compiled.entries[0].clusterSize);
   char log[8192] = {0};
   CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
                             CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
@@ -426,9 +434,19 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
                                   compiled.entries[1].name.c_str()),
             "cuModuleGetFunction(" + compiled.entries[1].name + ")");
     }
+    // A kernel gets more than 48 KiB of shared memory (static and dynamic
+    // together) only after opting in; declare the dynamic part always.
+    if (loaded->mainShared > 0)
+      check(d.cuFuncSetAttribute(
+                loaded->main, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                int(loaded->mainShared)),
+            "cuFuncSetAttribute(" + loaded->name +
+                ", max dynamic shared memory " +
+                std::to_string(loaded->mainShared) + ")");
     int perSM = 0;
     check(d.cuOccupancyMaxActiveBlocksPerMultiprocessor(
-              &perSM, loaded->main, int(loaded->mainThreads), 0),
+              &perSM, loaded->main, int(loaded->mainThreads),
+              loaded->mainShared),
           "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + loaded->name + ")");
     if (perSM < 1)
       throw Error(ErrorKind::Driver,
@@ -569,7 +587,7 @@ void Runtime::forward(const Sources &sources, const float *query,
   int64_t m = tokens;
   void **kernelParams = params.finish(&m);
   impl->check(d.cuLaunchKernel(kernel.main, unsigned(kernel.grid(tokens)), 1, 1,
-                               kernel.mainThreads, 1, 1, 0,
+                               kernel.mainThreads, 1, 1, kernel.mainShared,
                                static_cast<CUstream>(stream), kernelParams,
                                nullptr),
               "launching " + kernel.name);
@@ -638,7 +656,7 @@ void Runtime::backward(const void *gradH, const Sources &sources,
     params.add(reinterpret_cast<const void *>(partials));
     int64_t m = tokens;
     impl->check(d.cuLaunchKernel(kernel.main, unsigned(grid), 1, 1,
-                                 kernel.mainThreads, 1, 1, 0, cuStream,
+                                 kernel.mainThreads, 1, 1, kernel.mainShared, cuStream,
                                  params.finish(&m), nullptr),
                 "launching " + kernel.name);
     int64_t numPartials = grid;

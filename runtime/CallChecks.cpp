@@ -79,7 +79,8 @@ struct SpecMemo {
   int64_t numSources = -1, width = -1, threads = -1, vectorBytes = -1;
   int dtype = -1, direction = -1;
   uint32_t epsBits = 0;
-  std::string resident;
+  std::string resident, form;
+  int64_t rows = -1, cluster = -1;
 
   static SpecMemo of(const CallArgs &args, int64_t n) {
     SpecMemo m;
@@ -92,13 +93,17 @@ struct SpecMemo {
     m.threads = tuning.threads;
     m.vectorBytes = tuning.vectorBytes;
     m.resident = tuning.resident;
+    m.form = tuning.form;
+    m.rows = tuning.rows;
+    m.cluster = tuning.cluster;
     return m;
   }
   bool operator==(const SpecMemo &o) const {
     return numSources == o.numSources && width == o.width &&
            threads == o.threads && vectorBytes == o.vectorBytes &&
            dtype == o.dtype && direction == o.direction &&
-           epsBits == o.epsBits && resident == o.resident;
+           epsBits == o.epsBits && resident == o.resident && form == o.form &&
+           rows == o.rows && cluster == o.cluster;
   }
 };
 

@@ -37,6 +37,7 @@ struct CudaDriver {
   X(cuModuleUnload, CUresult (*)(CUmodule))                                    \
   X(cuModuleGetFunction, CUresult (*)(CUfunction *, CUmodule, const char *))   \
   X(cuFuncGetAttribute, CUresult (*)(int *, CUfunction_attribute, CUfunction)) \
+  X(cuFuncSetAttribute, CUresult (*)(CUfunction, CUfunction_attribute, int))   \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
     CUresult (*)(int *, CUfunction, int, size_t))                              \
   X(cuLaunchKernel,                                                            \

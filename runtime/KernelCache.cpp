@@ -145,7 +145,10 @@ std::string metadataJSON(const CompiledKernel &kernel,
   for (const KernelEntry &entry : kernel.entries)
     entries.push_back(llvm::json::Object{{"name", entry.name},
                                          {"threads", entry.threads},
-                                         {"vector_elems", entry.vectorElems}});
+                                         {"vector_elems", entry.vectorElems},
+                                         {"dynamic_shared_bytes",
+                                          entry.dynamicSharedBytes},
+                                         {"cluster_size", entry.clusterSize}});
   root["entries"] = std::move(entries);
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -369,8 +372,14 @@ KernelCache::readEntry(const std::string &dir, const std::string &keyText,
     entry.threads = object ? object->getInteger("threads").value_or(0) : 0;
     entry.vectorElems =
         object ? object->getInteger("vector_elems").value_or(0) : 0;
+    entry.dynamicSharedBytes =
+        object ? object->getInteger("dynamic_shared_bytes").value_or(0) : 0;
+    entry.clusterSize =
+        object ? object->getInteger("cluster_size").value_or(1) : 1;
     if (!name || name->empty() || entry.threads <= 0 || entry.threads > 1024 ||
-        entry.vectorElems <= 0 ||
+        entry.vectorElems <= 0 || entry.dynamicSharedBytes < 0 ||
+        entry.dynamicSharedBytes > (1 << 20) || entry.clusterSize < 1 ||
+        entry.clusterSize > 16 ||
         ptx.find(".entry " + name->str() + "(") == std::string::npos) {
       problem = "kernel.json has no valid kernel entries: one is malformed or "
                 "names no entry point of kernel.ptx";

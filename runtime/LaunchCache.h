@@ -12,6 +12,7 @@
 
 #include "codegen/KernelSpec.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -33,12 +34,17 @@ struct LaunchKey {
   int8_t resident = 0; ///< 0 auto, 1 on, 2 off, 3 anything else
   int8_t dtype = 0;
   int8_t direction = 0;
+  int8_t form = 0; ///< 0 auto, 1 resident, 2 online, 3 smem, 4 streaming,
+                   ///< 6 cluster, 5 other
+  int8_t rows = 0;
+  int8_t cluster = 0;
 
   bool operator==(const LaunchKey &o) const {
     return context == o.context && numSources == o.numSources &&
            width == o.width && epsBits == o.epsBits && threads == o.threads &&
            vectorBytes == o.vectorBytes && resident == o.resident &&
-           dtype == o.dtype && direction == o.direction;
+           dtype == o.dtype && direction == o.direction && form == o.form &&
+           rows == o.rows && cluster == o.cluster;
   }
 };
 
@@ -53,7 +59,10 @@ struct LaunchKeyHash {
     h = mix(h, (uint64_t(k.epsBits) << 32) | uint32_t(k.threads));
     h = mix(h, (uint64_t(uint8_t(k.vectorBytes)) << 24) |
                    (uint64_t(uint8_t(k.resident)) << 16) |
-                   (uint64_t(uint8_t(k.dtype)) << 8) | uint8_t(k.direction));
+                   (uint64_t(uint8_t(k.dtype)) << 8) | uint8_t(k.direction) |
+                   (uint64_t(uint8_t(k.form)) << 40) |
+                   (uint64_t(uint8_t(k.rows)) << 48) |
+                   (uint64_t(uint8_t(k.cluster)) << 56));
     return size_t(h);
   }
 };
@@ -75,6 +84,16 @@ inline LaunchKey makeLaunchKey(uint64_t context, int64_t numSources,
                                             : 3;
   key.dtype = int8_t(dtype);
   key.direction = int8_t(direction);
+  const std::string &f = tuning.form;
+  key.form = f == "auto"        ? 0
+             : f == "resident"  ? 1
+             : f == "online"    ? 2
+             : f == "smem"      ? 3
+             : f == "streaming" ? 4
+             : f == "cluster"   ? 6
+                                : 5;
+  key.rows = int8_t(std::min<int64_t>(tuning.rows, 127));
+  key.cluster = int8_t(std::min<int64_t>(tuning.cluster, 127));
   return key;
 }
 

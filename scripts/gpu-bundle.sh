@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_BUILD_DIR:-$root/build}
 static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
 out=$root/.bundle
-rm -rf "$out" && mkdir -p "$out/kernels"
+rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster"
 compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 1,2,3,8,17 --width 1,64,100,4096,5120 --dtype all --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 32,64 --width 896,7168 --dtype bf16,f32 --direction all -o "$out/kernels" >/dev/null
@@ -17,6 +17,9 @@ compile="$build/tools/attnres-compile/attnres-compile"
 # The shapes of the performance targets (bf16; fp16 and f32 at one width).
 "$compile" --sources 2,4,8,16,32 --width 2048,4096,5120,7168,8192 --dtype bf16 --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 2,8,32 --width 4096 --dtype f16,f32 --direction all -o "$out/kernels" >/dev/null
+# The cluster form (backward, not chosen by the heuristic yet) where the
+# tile does not fit one CTA.
+"$compile" --sources 16,32 --width 4096,7168,8192 --dtype bf16 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
 cp "$build/tests/gpu/attnres-gpu-check" "$out/"
 if [ "${ATTNRES_BUNDLE_RUNTIME:-1}" = 1 ]; then
   ATTNRES_STATIC_TARGETS="attnres-runtime-gpu-tests attnres-bench-runtime" \

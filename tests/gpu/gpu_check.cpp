@@ -53,6 +53,8 @@ struct Spec {
   int n = 0, d = 0;
   std::string dtype;
   std::vector<int> threads; // per entry: main, reduce
+  int sharedBytes = 0;      // dynamic shared memory of the main entry
+  int clusterSize = 1;      // CTAs per cluster of the main entry
   std::string ptx;
 };
 
@@ -103,29 +105,38 @@ void loadModule(const Spec &spec, Module &out) {
   check(cu->cuModuleGetFunction(&out.functions[0], out.module,
                                 spec.name.c_str()),
         "cuModuleGetFunction");
+  // Static plus dynamic shared memory past 48 KiB needs the opt-in.
+  if (spec.sharedBytes > 0)
+    check(cu->cuFuncSetAttribute(out.functions[0],
+                                 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                 spec.sharedBytes),
+          "cuFuncSetAttribute(max dynamic shared memory)");
   if (!spec.forward)
     check(cu->cuModuleGetFunction(&out.functions[1], out.module,
                                   (spec.name + "_reduce").c_str()),
           "cuModuleGetFunction(_reduce)");
 }
 
-int gridFor(CUfunction function, int threads, int tokens) {
+int gridFor(CUfunction function, int threads, int shared, int cluster,
+            int tokens) {
   int perSM = 0, sms = 0;
   CUdevice dev;
   check(cu->cuCtxGetDevice(&dev), "cuCtxGetDevice");
   check(cu->cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSM, function,
-                                                        threads, 0),
+                                                        threads, shared),
         "occupancy");
   check(cu->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
                                  dev),
         "multiprocessor count");
-  return std::max(1, std::min(tokens, std::max(perSM, 1) * sms));
+  // Whole clusters, at most one per token.
+  return cluster *
+         std::max(1, std::min(tokens, std::max(perSM, 1) * sms / cluster));
 }
 
-void launch(CUfunction f, int grid, int threads, std::vector<void *> args,
-            CUstream stream = nullptr) {
-  check(cu->cuLaunchKernel(f, grid, 1, 1, threads, 1, 1, 0, stream, args.data(),
-                           nullptr),
+void launch(CUfunction f, int grid, int threads, int shared,
+            std::vector<void *> args, CUstream stream = nullptr) {
+  check(cu->cuLaunchKernel(f, grid, 1, 1, threads, 1, 1, shared, stream,
+                           args.data(), nullptr),
         "cuLaunchKernel");
 }
 
@@ -159,7 +170,8 @@ struct Run {
   }
 
   void start(Module &module) {
-    grid = gridFor(module.functions[0], spec.threads[0], m);
+    grid = gridFor(module.functions[0], spec.threads[0], spec.sharedBytes,
+                   spec.clusterSize, m);
     if (!spec.forward)
       partials = std::make_unique<DeviceBuffer>(size_t(grid) * spec.d * 4);
   }
@@ -184,13 +196,14 @@ struct Run {
       args.push_back(&partials->ptr);
     }
     args.push_back(&tokens);
-    launch(module.functions[0], grid, spec.threads[0], args, stream);
+    launch(module.functions[0], grid, spec.threads[0], spec.sharedBytes, args,
+           stream);
     if (spec.forward)
       return;
     int64_t numPartials = grid;
     int reduceThreads = spec.threads[1];
     launch(module.functions[1], (spec.d + reduceThreads - 1) / reduceThreads,
-           reduceThreads,
+           reduceThreads, 0,
            {&partials->ptr, &q->ptr, &g->ptr, &dq->ptr, &dg->ptr, &numPartials},
            stream);
   }
@@ -335,6 +348,8 @@ std::vector<Spec> readSpecs(const std::string &dir) {
   std::sort(names.begin(), names.end());
   std::regex nameRe("attnres_(fwd|bwd)_n([0-9]+)_d([0-9]+)_(f32|f16|bf16)");
   std::regex threadsRe("\"threads\": ([0-9]+)");
+  std::regex sharedRe("\"dynamic_shared_bytes\": ([0-9]+)");
+  std::regex clusterRe("\"cluster_size\": ([0-9]+)");
   for (const std::string &base : names) {
     std::smatch m;
     if (!std::regex_search(base, m, nameRe))
@@ -349,6 +364,11 @@ std::vector<Spec> readSpecs(const std::string &dir) {
     for (std::sregex_iterator it(json.begin(), json.end(), threadsRe), end;
          it != end; ++it)
       s.threads.push_back(std::stoi((*it)[1]));
+    std::smatch shared;
+    if (std::regex_search(json, shared, sharedRe))
+      s.sharedBytes = std::stoi(shared[1]);
+    if (std::regex_search(json, shared, clusterRe))
+      s.clusterSize = std::max(1, std::stoi(shared[1]));
     s.ptx = readFile(dir + "/" + base + ".ptx");
     if (s.threads.size() != (s.forward ? 1u : 2u) || s.ptx.empty())
       throw std::runtime_error("incomplete kernel files for " + base);
@@ -365,6 +385,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::string dir = argv[1];
+  // Line by line, so that a log cut short by a time limit keeps its lines.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int tokens = 300;
   bool time = false;
   for (int i = 2; i < argc; ++i) {
@@ -445,10 +467,23 @@ int main(int argc, char **argv) {
         p.dh.resize(size_t(m) * spec.d);
         for (size_t i = 0; i < p.dh.size(); ++i)
           p.dh[i] = p.v[i % p.v.size()] * 0.5f;
-        for (auto &s : run.sources) {
-          std::rotate(block.begin(), block.begin() + 12346, block.end());
-          s->upload(block);
+        // Each source a different rotation of the block, by whole 16-byte
+        // vectors (f32 values stay intact), copied on the device.
+        DeviceBuffer staging(block.size());
+        staging.upload(block);
+        for (size_t i = 0; i < run.sources.size(); ++i) {
+          size_t shift = (12352 * (i + 1)) % block.size();
+          shift -= shift % 16;
+          size_t rest = block.size() - shift;
+          check(cu->cuMemcpyDtoDAsync(run.sources[i]->ptr, staging.ptr + shift,
+                                      rest, nullptr),
+                "copy");
+          if (shift)
+            check(cu->cuMemcpyDtoDAsync(run.sources[i]->ptr + rest,
+                                        staging.ptr, shift, nullptr),
+                  "copy");
         }
+        check(cu->cuCtxSynchronize(), "copies");
         run.q->upload(encode("f32", p.q));
         run.g->upload(encode("f32", p.g));
         if (!spec.forward) {

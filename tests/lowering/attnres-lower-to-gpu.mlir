@@ -1,12 +1,13 @@
-// RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s
+// RUN: attnres-opt %s --attnres-lower-to-gpu="form=resident" -split-input-file | FileCheck %s
 
-// Forward, resident tile: N = 8, D = 4096, bf16 -> 256 threads, 16-byte
+// Forward, resident tile (form=resident; the default is online): N = 4,
+// D = 4096, bf16 -> 256 threads, 16-byte
 // loads, warp shuffles and one shared-memory exchange; the func is replaced.
 // CHECK: module attributes {gpu.container_module}
 // CHECK-NOT: func.func
 // CHECK-LABEL: gpu.module @fwd
 // CHECK: gpu.func @fwd(%{{.*}}: !llvm.ptr<1>
-// CHECK-SAME: i64) workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
+// CHECK-SAME: i64) workgroup(%{{.*}} : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
 // CHECK-SAME: attnres.vector_elems = 8 : i64
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK-SAME: nvvm.maxnreg = 248 : i32
@@ -17,12 +18,12 @@
 // CHECK: llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
 // CHECK: llvm.store %{{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
-func.func @fwd(%v: tensor<8x?x4096xbf16>, %q: tensor<4096xf32>, %g: tensor<4096xf32>)
-    -> (tensor<?x4096xbf16>, tensor<?x8xf32>, tensor<?x8xf32>) {
+func.func @fwd(%v: tensor<4x?x4096xbf16>, %q: tensor<4096xf32>, %g: tensor<4096xf32>)
+    -> (tensor<?x4096xbf16>, tensor<?x4xf32>, tensor<?x4xf32>) {
   %h, %a, %r = attnres.forward %v, %q, %g
-      : (tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>)
-      -> (tensor<?x4096xbf16>, tensor<?x8xf32>, tensor<?x8xf32>)
-  return %h, %a, %r : tensor<?x4096xbf16>, tensor<?x8xf32>, tensor<?x8xf32>
+      : (tensor<4x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>)
+      -> (tensor<?x4096xbf16>, tensor<?x4xf32>, tensor<?x4xf32>)
+  return %h, %a, %r : tensor<?x4096xbf16>, tensor<?x4xf32>, tensor<?x4xf32>
 }
 
 // -----
@@ -46,24 +47,3 @@ func.func @bwd(%dh: tensor<?x100xf16>, %v: tensor<3x?x100xf16>, %q: tensor<100xf
   return %dv, %dq, %dg : tensor<3x?x100xf16>, tensor<100xf32>, tensor<100xf32>
 }
 
-// -----
-
-// Streaming form for a large N: rows are visited in loops through a pointer
-// table in shared memory; odd D = 100 f16 narrows vectors to 4 elements.
-// CHECK-LABEL: gpu.module @stream
-// CHECK: gpu.func @stream(
-// CHECK-SAME: workgroup(%{{.*}} : memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[TABLE:.+]] : memref<64xi64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
-// CHECK-SAME: attnres.vector_elems = 4 : i64
-// CHECK: llvm.ptrtoint
-// CHECK: scf.for
-// CHECK: scf.for
-// CHECK: memref.load %[[TABLE]]
-// CHECK: llvm.inttoptr
-// CHECK: llvm.load %{{.*}} {alignment = 8 : i64} : !llvm.ptr<1> -> vector<4xf16>
-func.func @stream(%v: tensor<64x?x100xf16>, %q: tensor<100xf32>, %g: tensor<100xf32>)
-    -> (tensor<?x100xf16>, tensor<?x64xf32>, tensor<?x64xf32>) {
-  %h, %a, %r = attnres.forward %v, %q, %g
-      : (tensor<64x?x100xf16>, tensor<100xf32>, tensor<100xf32>)
-      -> (tensor<?x100xf16>, tensor<?x64xf32>, tensor<?x64xf32>)
-  return %h, %a, %r : tensor<?x100xf16>, tensor<?x64xf32>, tensor<?x64xf32>
-}

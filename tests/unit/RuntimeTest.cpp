@@ -239,6 +239,8 @@ TEST(RuntimeCache, WriteThenReadFromDiskAndMemory) {
     EXPECT_EQ(disk.kernel->entries[i].threads, cold.kernel->entries[i].threads);
     EXPECT_EQ(disk.kernel->entries[i].vectorElems,
               cold.kernel->entries[i].vectorElems);
+    EXPECT_EQ(disk.kernel->entries[i].dynamicSharedBytes,
+              cold.kernel->entries[i].dynamicSharedBytes);
   }
   EXPECT_TRUE(rec.warnings.empty());
   EXPECT_EQ(second.stats().diskHits, 1);
@@ -742,6 +744,41 @@ TEST(RuntimeApi, EmptyForwardIsANoOp) {
   c.alpha = c.rstd = nullptr;
   c.sources = Sources::stacked(nullptr, 3);
   EXPECT_NO_THROW(c.run());
+}
+
+// The shared-memory backward declares its tile size (dh and N rows as the
+// threads hold them) and it survives the disk cache; other forms declare none.
+TEST(RuntimeCache, DynamicSharedMemoryInMetadata) {
+  TempDir dir;
+  KernelSpec spec;
+  spec.numSources = 8;
+  spec.width = 4096;
+  spec.direction = Direction::Backward;
+  spec.tuning.form = "smem";
+  KernelCache first(dir.str());
+  const CompiledKernel &cold = *first.get(spec).kernel;
+  ASSERT_EQ(cold.entries.size(), 2u);
+  EXPECT_EQ(cold.entries[0].dynamicSharedBytes, 9 * 4096 * 2);
+  EXPECT_EQ(cold.entries[1].dynamicSharedBytes, 0);
+  KernelCache second(dir.str());
+  CacheLookup disk = second.get(spec);
+  EXPECT_EQ(disk.origin, CacheOrigin::Disk);
+  EXPECT_EQ(disk.kernel->entries[0].dynamicSharedBytes, 9 * 4096 * 2);
+
+  // The cluster form: the fewest CTAs that hold the tile (two for this
+  // one), and the cluster size in the metadata.
+  spec.tuning.form = "cluster";
+  const CompiledKernel &cluster = *first.get(spec).kernel;
+  EXPECT_EQ(cluster.entries[0].clusterSize, 2);
+  EXPECT_EQ(cluster.entries[1].clusterSize, 1);
+  EXPECT_EQ(KernelCache(dir.str()).get(spec).kernel->entries[0].clusterSize, 2);
+
+  spec.tuning.form = "streaming";
+  EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes, 0);
+  EXPECT_EQ(first.get(spec).kernel->entries[0].clusterSize, 1);
+  spec.direction = Direction::Forward;
+  spec.tuning.form = "online";
+  EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes, 0);
 }
 
 TEST(RuntimeApi, VectorAlignmentFollowsTheKernel) {

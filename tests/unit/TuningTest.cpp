@@ -109,22 +109,46 @@ TEST(TuningKnobs, EveryCandidateValidatesAndIsUnique) {
         }
 }
 
-TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobs) {
-  size_t product = 1;
-  for (const TuningKnob &knob : tuningKnobs()) {
-    ASSERT_FALSE(knob.candidates.empty()) << knob.name;
-    product *= knob.candidates.size();
+TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
+  const Tuning standard;
+  for (Direction direction : {Direction::Forward, Direction::Backward}) {
+    KernelSpec spec = specOf(8, 4096, DType::BF16, direction);
+    std::vector<Tuning> all = tuningCandidates(spec);
+    // threads x vector bytes x the forms of this direction (online with its
+    // four row counts; cluster with its four sizes on sm_90a).
+    size_t forms = direction == Direction::Forward ? 1 + 4 + 1 : 1 + 1 + 4 + 1;
+    EXPECT_EQ(all.size(), 6 * 3 * forms) << toString(direction);
+    for (const Tuning &t : all) {
+      KernelSpec candidate = spec;
+      candidate.tuning = t;
+      for (const TuningKnob &knob : tuningKnobs())
+        if (knob.applies && !knob.applies(candidate))
+          EXPECT_EQ(knob.get(t), knob.get(standard))
+              << knob.name << " does not apply: " << describe(t);
+    }
+    // Each value of each knob appears where it applies.
+    for (const TuningKnob &knob : tuningKnobs())
+      for (const KnobValue &value : knob.candidates) {
+        bool found = std::any_of(all.begin(), all.end(), [&](const Tuning &t) {
+          return knob.get(t) == value;
+        });
+        bool forwardOnly = value == KnobValue(std::string("online")) ||
+                           (knob.name == "rows" && value != KnobValue(int64_t(0)));
+        bool backwardOnly = value == KnobValue(std::string("smem")) ||
+                            value == KnobValue(std::string("cluster")) ||
+                            (knob.name == "cluster" &&
+                             value != KnobValue(int64_t(0)));
+        bool expected = direction == Direction::Forward ? !backwardOnly
+                                                        : !forwardOnly;
+        EXPECT_EQ(found, expected)
+            << toString(direction) << ": " << knob.name << "=" << toString(value);
+      }
   }
-  // Every value of every knob is valid here, so nothing is filtered.
-  EXPECT_EQ(tuningCandidates(specOf(8, 4096)).size(), product);
-  // Each knob's values all appear.
-  std::vector<Tuning> all = tuningCandidates(specOf(8, 4096));
-  for (const TuningKnob &knob : tuningKnobs())
-    for (const KnobValue &value : knob.candidates)
-      EXPECT_TRUE(
-          std::any_of(all.begin(), all.end(),
-                      [&](const Tuning &t) { return knob.get(t) == value; }))
-          << knob.name << "=" << toString(value);
+  // No clusters before sm_90.
+  KernelSpec ampere = specOf(8, 4096, DType::BF16, Direction::Backward);
+  ampere.arch = "sm_80";
+  for (const Tuning &t : tuningCandidates(ampere))
+    EXPECT_NE(t.form, "cluster");
 }
 
 TEST(TuningKnobs, OverridesReplaceOneKnobAndInvalidValuesDrop) {
@@ -132,12 +156,10 @@ TEST(TuningKnobs, OverridesReplaceOneKnobAndInvalidValuesDrop) {
   ASSERT_NE(threads, nullptr);
   std::vector<Tuning> some = tuningCandidates(
       specOf(8, 4096), {{threads, {int64_t(128), int64_t(33), int64_t(256)}}});
-  size_t others = 1;
-  for (const TuningKnob &knob : tuningKnobs())
-    if (&knob != threads)
-      others *= knob.candidates.size();
-  // 33 is not a multiple of 32: validate() drops it.
-  EXPECT_EQ(some.size(), 2 * others);
+  // 33 is not a multiple of 32: validate() drops it; threads does not
+  // change which other knobs apply.
+  size_t all = tuningCandidates(specOf(8, 4096)).size();
+  EXPECT_EQ(some.size(), 2 * all / findKnob("threads")->candidates.size());
   for (const Tuning &t : some)
     EXPECT_TRUE(t.threads == 128 || t.threads == 256) << describe(t);
   EXPECT_TRUE(tuningCandidates(specOf(8, 4096), {{threads, {}}}).empty());
@@ -157,7 +179,8 @@ TEST(TuningKnobs, ValuesParseAndPrint) {
   EXPECT_EQ(t.threads, 0);
   EXPECT_TRUE(threads->set(t, KnobValue(int64_t(512))));
   EXPECT_EQ(t.threads, 512);
-  EXPECT_EQ(describe(Tuning()), "threads=0 vector_bytes=16 resident=auto");
+  EXPECT_EQ(describe(Tuning()), "threads=0 vector_bytes=16 resident=auto "
+                                "form=auto rows=0 cluster=0");
 }
 
 TEST(TuningKnobs, DefaultAndEquality) {
@@ -199,7 +222,8 @@ TEST(TuningJSON, MissingKnobsDefaultOthersAreChecked) {
     llvm::json::Value value;
     const char *message;
   } bad[] = {
-      {llvm::json::Object{{"cluster", 2}}, "unknown tuning knob 'cluster'"},
+      {llvm::json::Object{{"clusters", 2}}, "unknown tuning knob 'clusters'"},
+      {llvm::json::Object{{"form", "tiled"}}, "form must be"},
       {llvm::json::Object{{"threads", "many"}}, "must be an integer"},
       {llvm::json::Object{{"resident", 1}}, "must be a string"},
       {llvm::json::Object{{"vector_bytes", 5}}, "vector bytes must be 4, 8"},

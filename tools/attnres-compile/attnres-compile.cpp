@@ -33,6 +33,14 @@ static cl::opt<int64_t> vectorBytes("vector-width-bytes", cl::init(16),
                                     cl::desc("bytes per vector access"));
 static cl::opt<std::string> resident("tile-resident", cl::init("auto"),
                                      cl::desc("auto, on or off"));
+static cl::opt<std::string> form("kernel-form", cl::init("auto"),
+                                 cl::desc("auto, resident, online, smem, "
+                                          "cluster or streaming"));
+static cl::opt<int64_t> rows("group-rows", cl::init(0),
+                             cl::desc("online form: rows per group (0: auto)"));
+static cl::opt<int64_t> clusterSize(
+    "cluster-size", cl::init(0),
+    cl::desc("cluster form: CTAs per cluster, 2, 4 or 8 (0: auto)"));
 static cl::opt<std::string> outDir("o", cl::desc("output directory"),
                                    cl::init(""));
 static cl::opt<bool> runPtxas("ptxas", cl::desc("assemble with ptxas"),
@@ -74,7 +82,12 @@ int main(int argc, char **argv) {
             spec.numSources = n;
             spec.width = d;
             spec.arch = arch;
-            spec.tuning = {threads, vectorBytes, resident};
+            spec.tuning.threads = threads;
+            spec.tuning.vectorBytes = vectorBytes;
+            spec.tuning.resident = resident;
+            spec.tuning.form = form;
+            spec.tuning.rows = rows;
+            spec.tuning.cluster = clusterSize;
             auto dtype = attnres::parseDType(dt);
             auto direction = attnres::parseDirection(dir);
             if (!dtype || !direction) {

@@ -1,0 +1,43 @@
+// RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster" | FileCheck %s
+// RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster=8" | FileCheck %s --check-prefix=EIGHT
+// RUN: not attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster-limit=1" 2>&1 | FileCheck %s --check-prefix=NOCLUSTER
+
+// Cluster form (backward, asked for): N = 32, D = 8192 bf16 is 528 KiB with
+// dh, so four CTAs of a cluster each keep a 2048-column slice (33 rows x 64
+// threads x 4 vectors x 16 bytes, after 256 bytes for the exchange). The
+// cluster shape is a kernel attribute (.reqnctapercluster), tokens go to
+// clusters, and the per-row partial sums are summed in rank order from every
+// CTA's exchange area between two cluster barriers.
+// CHECK: llvm.mlir.global external @attnres_tile()
+// CHECK: gpu.func @cluster(
+// CHECK-SAME: attnres.cluster_size = 4 : i64
+// CHECK-SAME: attnres.dynamic_shared_bytes = 135424 : i64
+// CHECK-SAME: known_block_size = array<i32: 64, 1, 1>
+// CHECK-SAME: nvvm.cluster_dim = array<i32: 4, 1, 1>
+// CHECK: nvvm.read.ptx.sreg.clusterid.x
+// CHECK: nvvm.read.ptx.sreg.nclusterid.x
+// CHECK: nvvm.read.ptx.sreg.cluster.ctarank
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.wait.group 32
+// CHECK: nvvm.cluster.arrive {aligned}
+// CHECK-NEXT: nvvm.cluster.wait {aligned}
+// CHECK: nvvm.mapa %{{.*}}, %{{.*}} : !llvm.ptr<3> -> !llvm.ptr<7>
+// CHECK: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<7> -> f32
+// CHECK: nvvm.cluster.arrive {aligned}
+// CHECK-NEXT: nvvm.cluster.wait {aligned}
+// CHECK: gpu.func @cluster_reduce(
+
+// EIGHT: gpu.func @cluster(
+// EIGHT-SAME: attnres.cluster_size = 8 : i64
+// EIGHT-SAME: nvvm.cluster_dim = array<i32: 8, 1, 1>
+
+// NOCLUSTER: form = cluster needs thread-block clusters (sm_90 or newer)
+func.func @cluster(%dh: tensor<?x8192xbf16>, %v: tensor<32x?x8192xbf16>, %q: tensor<8192xf32>,
+                   %g: tensor<8192xf32>, %a: tensor<?x32xf32>, %r: tensor<?x32xf32>)
+    -> (tensor<32x?x8192xbf16>, tensor<8192xf32>, tensor<8192xf32>) {
+  %dv, %dq, %dg = attnres.backward %dh, %v, %q, %g, %a, %r
+      : (tensor<?x8192xbf16>, tensor<32x?x8192xbf16>, tensor<8192xf32>, tensor<8192xf32>,
+         tensor<?x32xf32>, tensor<?x32xf32>)
+      -> (tensor<32x?x8192xbf16>, tensor<8192xf32>, tensor<8192xf32>)
+  return %dv, %dq, %dg : tensor<32x?x8192xbf16>, tensor<8192xf32>, tensor<8192xf32>
+}

@@ -1,0 +1,45 @@
+// RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s
+// RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152" -split-input-file | FileCheck %s --check-prefix=SMALL
+
+// Shared-memory form (the backward default where the tile fits): an
+// external zero-length shared array for the tile, its size on the kernel
+// (9 rows x 128 threads x 4 vectors x 16 bytes: dh and the 8 sources), the
+// first token copied with cp.async before the token loop, one commit group
+// per row, pass 1 waits row by row, pass 2 refills each consumed row.
+// CHECK-LABEL: gpu.module @smem
+// CHECK: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+// CHECK: gpu.func @smem(
+// CHECK-SAME: attnres.dynamic_shared_bytes = 73728 : i64
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: llvm.mlir.addressof @attnres_tile : !llvm.ptr<3>
+// CHECK: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: scf.for
+// CHECK: nvvm.cp.async.wait.group 8
+// CHECK: llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<8xbf16>
+// CHECK: nvvm.cp.async.wait.group 7
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK: gpu.barrier
+// CHECK: scf.for
+// CHECK: llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<8xbf16>
+// CHECK: llvm.store %{{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK: gpu.func @smem_reduce(
+
+// A chip with 48 KiB per CTA: the 72 KiB tile does not fit, the backward
+// streams instead (no dynamic shared memory).
+// SMALL-LABEL: gpu.func @smem(
+// SMALL-NOT: attnres.dynamic_shared_bytes
+// SMALL-NOT: nvvm.cp.async
+// SMALL: gpu.func @smem_reduce(
+func.func @smem(%dh: tensor<?x4096xbf16>, %v: tensor<8x?x4096xbf16>, %q: tensor<4096xf32>,
+               %g: tensor<4096xf32>, %a: tensor<?x8xf32>, %r: tensor<?x8xf32>)
+    -> (tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>) {
+  %dv, %dq, %dg = attnres.backward %dh, %v, %q, %g, %a, %r
+      : (tensor<?x4096xbf16>, tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>,
+         tensor<?x8xf32>, tensor<?x8xf32>)
+      -> (tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>)
+  return %dv, %dq, %dg : tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>
+}
