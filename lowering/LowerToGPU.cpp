@@ -18,9 +18,10 @@
 // Within a CTA, one token at a time (grid-stride loop over M): D is split
 // over the threads in vectors of `vector-bytes`; thread t owns the vectors
 // k * threads + t. Reductions over D use warp shuffles then one exchange in
-// shared memory. Everything over N and over a thread's vectors is unrolled,
-// so with `resident` the token's tile stays in registers between the
-// reduction and the mixing pass.
+// shared memory. Forms (the `form` option; see docs/ARCHITECTURE.md): the
+// resident tile in registers, the online forward (groups of rows, online
+// softmax, next group in flight), the shared-memory backward (cp.async tile,
+// also split over a thread-block cluster), and streaming (two passes).
 //
 //===----------------------------------------------------------------------===//
 
@@ -1432,9 +1433,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 class TileCopier {
 public:
   /// `symbol` names the module's dynamic shared memory (declareTile()).
-  TileCopier(KernelEmitter &e, StreamEmitter &s, StringRef symbol,
-             int64_t offsetBytes = 0)
-      : e(e), s(s), b(e.b), offsetBytes(offsetBytes) {
+  TileCopier(KernelEmitter &e, StringRef symbol, int64_t offsetBytes = 0)
+      : e(e), b(e.b), offsetBytes(offsetBytes) {
     tile = LLVM::AddressOfOp::create(
         b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
         symbol);
@@ -1510,7 +1510,6 @@ public:
   }
 
   KernelEmitter &e;
-  StreamEmitter &s;
   ImplicitLocOpBuilder &b;
   Value tile;
   int64_t vecBytes;
@@ -1601,7 +1600,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   llvm::append_range(table, args.slice(n + 5, n));
   s.fillPointerTable(table);
   StringRef tileSymbol = TileCopier::declareTile(b, module);
-  TileCopier tile(e, s, tileSymbol, exchangeBytes);
+  TileCopier tile(e, tileSymbol, exchangeBytes);
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
   // Tokens go to clusters (to CTAs when k = 1); this CTA's columns start at
