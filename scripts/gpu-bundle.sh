@@ -22,9 +22,12 @@ compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 16,32 --width 4096,7168,8192 --dtype bf16 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
 cp "$build/tests/gpu/attnres-gpu-check" "$out/"
 if [ "${ATTNRES_BUNDLE_RUNTIME:-1}" = 1 ]; then
-  ATTNRES_STATIC_TARGETS="attnres-runtime-gpu-tests attnres-bench-runtime" \
+  # ATTNRES_BUNDLE_BENCH=0 leaves the runtime benchmark out (carry size).
+  targets="tests/gpu/attnres-runtime-gpu-tests"
+  [ "${ATTNRES_BUNDLE_BENCH:-1}" = 1 ] && targets="$targets tools/attnres-bench-runtime/attnres-bench-runtime"
+  ATTNRES_STATIC_TARGETS="$(for t in $targets; do basename "$t"; done | tr '\n' ' ')" \
     "$root/scripts/build-static.sh" >/dev/null
-  for t in tests/gpu/attnres-runtime-gpu-tests tools/attnres-bench-runtime/attnres-bench-runtime; do
+  for t in $targets; do
     strip -o "$out/$(basename "$t")" "$static/$t"
     xz -T2 -6 "$out/$(basename "$t")"
   done

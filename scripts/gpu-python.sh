@@ -2,7 +2,8 @@
 # Run on a GPU machine without LLVM, from the repository root: unpacks the
 # core of .bundle-py/ (scripts/python-bundle.sh), builds the Python module
 # against it with cmake and ninja (pybind11 from pip), and runs pytest on
-# tests/python. Logs go to ${OUT:-.bundle-py/out}.
+# tests/python (ATTNRES_PYTHON_TESTS=0: build only). Logs go to
+# ${OUT:-.bundle-py/out}.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$root/.bundle-py
@@ -24,6 +25,8 @@ if ! { cmake -G Ninja -S "$root/python" -B "$build" \
   exit 1
 fi
 echo "gpu-python: built $(ls "$build"/package/attnres/_C*.so)"
+# ATTNRES_PYTHON_TESTS=0: build only (for the benchmarks).
+[ "${ATTNRES_PYTHON_TESTS:-1}" = 0 ] && exit 0
 
 cd "$root"
 PYTHONPATH=$build/package ATTNRES_CACHE_DIR=$build/kernel-cache \
