@@ -10,7 +10,8 @@
 #   bench   bench/bench_ops.py (ATTNRES_BENCH_ARGS) -> $OUT/ops.json
 #   train   bench/train_compare.py (ATTNRES_TRAIN_ARGS) -> $OUT/train.json
 # ATTNRES_TUNE_LIMIT and ATTNRES_BENCH_LIMIT cap those stages (seconds);
-# ATTNRES_PYTHON_TESTS=0 only builds the module. Pack everything here first
+# ATTNRES_PYTHON_TESTS=0 only builds the module; ATTNRES_CHECK_TIME=0 skips
+# timing the cluster kernels. Pack everything here first
 # with scripts/gpu-pack.sh. Only a few files come back from such a machine,
 # so logs are gathered in $OUT/logs.tar.xz and each stage prints its summary.
 set -uo pipefail
@@ -39,7 +40,8 @@ for s in $stages; do
     grep -c "^PASS" "$logs/check.txt" | sed 's/^/kernels passed: /'
     grep -v "^PASS" "$logs/check.txt" | tail -8
     if [ -d "$b/kernels-cluster" ]; then
-      "$b/attnres-gpu-check" "$b/kernels-cluster" --tokens 64 --time > "$logs/check-cluster.txt" 2>&1 || status=1
+      timing=--time; [ "${ATTNRES_CHECK_TIME:-1}" = 0 ] && timing=
+      "$b/attnres-gpu-check" "$b/kernels-cluster" --tokens 64 $timing > "$logs/check-cluster.txt" 2>&1 || status=1
       grep -v "^PASS" "$logs/check-cluster.txt" | tail -12
     fi
     if [ -x "$b/attnres-runtime-gpu-tests" ]; then

@@ -26,5 +26,5 @@
 
 // BWD: .entry attnres_backward(
 // BWD: .entry attnres_backward_reduce(
-// BWD-NOT: atom.
-// BWD-NOT: red.
+// BWD-NOT: {{[[:space:]]}}atom.
+// BWD-NOT: {{[[:space:]]}}red.
