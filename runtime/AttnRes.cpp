@@ -10,8 +10,6 @@
 
 #include "runtime/AttnRes.h"
 
-#include "lowering/KernelABI.h"
-
 #include "runtime/CallChecks.h"
 #include "runtime/CudaDriver.h"
 #include "runtime/KernelCache.h"
@@ -666,7 +664,8 @@ void Runtime::backward(const void *gradH, const Sources &sources,
                                 normWeight, gradQuery, gradNormWeight};
     void *reduceParams[] = {&reduceArgs[0], &reduceArgs[1], &reduceArgs[2],
                             &reduceArgs[3], &reduceArgs[4], &numPartials};
-    unsigned blocks = unsigned(reduceBlocks(width));
+    unsigned blocks =
+        unsigned((width + kernel.reduceThreads - 1) / kernel.reduceThreads);
     impl->check(d.cuLaunchKernel(kernel.reduce, blocks, 1, 1,
                                  kernel.reduceThreads, 1, 1, 0, cuStream,
                                  reduceParams, nullptr),
