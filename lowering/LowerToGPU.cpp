@@ -1737,7 +1737,7 @@ void emitReduce(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   Value d = e.addI(e.mulI(block, e.i64(kReduceThreads)), e.tid);
   Value inBounds = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, d,
-                                         e.i64(layout.width));
+                                         e.i64(layout.fullWidth));
   e.emitIf(inBounds, [&] {
     auto loop = scf::ForOp::create(
         b, arith::ConstantIndexOp::create(b, 0), e.toIndex(numPartials),
@@ -1747,7 +1747,7 @@ void emitReduce(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
       b.setInsertionPointToStart(loop.getBody());
       Value row = e.toI64(loop.getInductionVar());
       Value part = e.loadScalar(
-          partials, e.addI(e.mulI(row, e.i64(layout.width)), d));
+          partials, e.addI(e.mulI(row, e.i64(layout.fullWidth)), d));
       scf::YieldOp::create(b, ValueRange{e.add(loop.getRegionIterArgs()[0], part)});
     }
     Value c = loop.getResult(0);

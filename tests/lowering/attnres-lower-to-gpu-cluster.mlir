@@ -25,7 +25,14 @@
 // CHECK: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<7> -> f32
 // CHECK: nvvm.cluster.arrive {aligned}
 // CHECK-NEXT: nvvm.cluster.wait {aligned}
+// The reduce sums whole partial rows of D = 8192 columns (each CTA wrote
+// its slice and zeros elsewhere), not rows of one CTA's slice.
 // CHECK: gpu.func @cluster_reduce(
+// CHECK: %[[D:.+]] = arith.constant 8192 : i64
+// CHECK-NEXT: arith.cmpi slt, %{{.*}}, %[[D]] : i64
+// CHECK: scf.for
+// CHECK: arith.constant 8192 : i64
+// CHECK-NEXT: arith.muli
 
 // EIGHT: gpu.func @cluster(
 // EIGHT-SAME: attnres.cluster_size = 8 : i64
