@@ -1341,6 +1341,38 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   finishKernel(b);
 }
 
+/// Warp 0 of a streaming or tile backward: from the reduced totals
+/// (dalpha_i, u_i per row) and the saved alpha, rstd of `token`, the exact
+/// sum_j alpha_j dalpha_j (not dh . h) and each row's coefficients of dv,
+/// stored to the scratch for the whole CTA.
+void storeBackwardCoefficients(KernelEmitter &e, StreamEmitter &s,
+                               const StreamScratch &scratch, Value token,
+                               Value alphaIn, Value rstdIn) {
+  const int64_t n = e.layout.numSources;
+  s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
+    Value statStart = e.mulI(token, e.i64(n));
+    SmallVector<Value> alpha, rstd, dalpha, u, weighted;
+    for (Value row : rows) {
+      Value twice = e.mulI(row, e.i64(2));
+      alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
+      rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
+      dalpha.push_back(s.loadF(scratch.totals(), twice));
+      u.push_back(s.loadF(scratch.totals(), e.addI(twice, e.i64(1))));
+      weighted.push_back(e.mul(alpha.back(), dalpha.back()));
+    }
+    Value mean = s.maskedSum(weighted, valid);
+    for (auto [j, row] : llvm::enumerate(rows)) {
+      auto [coefW, coefV] =
+          e.backwardCoefficients(alpha[j], rstd[j], dalpha[j], u[j], mean);
+      e.emitIf(valid[j], [&] {
+        s.storeF(scratch.coef(0), row, alpha[j]);
+        s.storeF(scratch.coef(1), row, coefW);
+        s.storeF(scratch.coef(2), row, coefV);
+      });
+    }
+  });
+}
+
 void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                            StringRef name, const TileLayout &layout) {
   KernelEmitter e(b, layout);
@@ -1379,28 +1411,7 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         s.sumPartials();
         // Warp 0: ds_i and the coefficients of dv (exact sum_j alpha_j
         // dalpha_j from the reductions, not dh . h).
-        s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
-          Value statStart = e.mulI(token, e.i64(n));
-          SmallVector<Value> alpha, rstd, dalpha, u, weighted;
-          for (Value row : rows) {
-            Value twice = e.mulI(row, e.i64(2));
-            alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
-            rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
-            dalpha.push_back(s.loadF(scratch.totals(), twice));
-            u.push_back(s.loadF(scratch.totals(), e.addI(twice, e.i64(1))));
-            weighted.push_back(e.mul(alpha.back(), dalpha.back()));
-          }
-          Value mean = s.maskedSum(weighted, valid);
-          for (auto [k, row] : llvm::enumerate(rows)) {
-            auto [coefW, coefV] = e.backwardCoefficients(
-                alpha[k], rstd[k], dalpha[k], u[k], mean);
-            e.emitIf(valid[k], [&] {
-              s.storeF(scratch.coef(0), row, alpha[k]);
-              s.storeF(scratch.coef(1), row, coefW);
-              s.storeF(scratch.coef(2), row, coefV);
-            });
-          }
-        });
+        storeBackwardCoefficients(e, s, scratch, token, alphaIn, rstdIn);
         // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
         return s.rowLoop(carried, [&](Value row, ValueRange acc) {
           Value alpha = s.loadF(scratch.coef(0), row);
@@ -1657,28 +1668,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         s.sumPartials();
         if (k > 1)
           exchangeTotals(e, s, tile.tile, scratch);
-        s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
-          Value statStart = e.mulI(token, e.i64(n));
-          SmallVector<Value> alpha, rstd, dalpha, u, weighted;
-          for (Value row : rows) {
-            Value twice = e.mulI(row, e.i64(2));
-            alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
-            rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
-            dalpha.push_back(s.loadF(scratch.totals(), twice));
-            u.push_back(s.loadF(scratch.totals(), e.addI(twice, e.i64(1))));
-            weighted.push_back(e.mul(alpha.back(), dalpha.back()));
-          }
-          Value mean = s.maskedSum(weighted, valid);
-          for (auto [j, row] : llvm::enumerate(rows)) {
-            auto [coefW, coefV] = e.backwardCoefficients(
-                alpha[j], rstd[j], dalpha[j], u[j], mean);
-            e.emitIf(valid[j], [&] {
-              s.storeF(scratch.coef(0), row, alpha[j]);
-              s.storeF(scratch.coef(1), row, coefW);
-              s.storeF(scratch.coef(2), row, coefV);
-            });
-          }
-        });
+        storeBackwardCoefficients(e, s, scratch, token, alphaIn, rstdIn);
         // Pass 2: dv rows from the tile; each consumed row's slot starts
         // receiving the next token's row.
         return rolledLoop(

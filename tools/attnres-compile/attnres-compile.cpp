@@ -10,6 +10,8 @@
 
 #include "codegen/PTXCodegen.h"
 
+#include "tools/ListOptions.h"
+
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -49,20 +51,6 @@ static cl::opt<bool> requireNoSpills(
     "require-no-spills", cl::desc("fail if ptxas reports spills or a stack"),
     cl::init(false));
 
-static std::vector<std::string> expand(const cl::list<std::string> &values,
-                                       std::vector<std::string> all,
-                                       std::string fallback) {
-  if (values.empty())
-    return {fallback};
-  std::vector<std::string> out;
-  for (const std::string &v : values) {
-    if (v == "all")
-      return all;
-    out.push_back(v);
-  }
-  return out;
-}
-
 int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnres kernel compiler\n");
   if (!outDir.empty()) {
@@ -73,9 +61,12 @@ int main(int argc, char **argv) {
     }
   }
   int failures = 0, compiled = 0;
-  for (const std::string &arch : expand(archs, {"sm_80", "sm_90a"}, "sm_90a"))
-    for (const std::string &dir : expand(directions, {"fwd", "bwd"}, "fwd"))
-      for (const std::string &dt : expand(dtypes, {"f32", "f16", "bf16"}, "bf16"))
+  for (const std::string &arch :
+       attnres::expandListOption(archs, {"sm_80", "sm_90a"}, "sm_90a"))
+    for (const std::string &dir :
+         attnres::expandListOption(directions, {"fwd", "bwd"}, "fwd"))
+      for (const std::string &dt :
+           attnres::expandListOption(dtypes, {"f32", "f16", "bf16"}, "bf16"))
         for (int64_t n : numSources)
           for (int64_t d : widths) {
             attnres::KernelSpec spec;

@@ -29,6 +29,8 @@
 #include "runtime/CudaDriver.h"
 #include "runtime/TuningDatabase.h"
 
+#include "tools/ListOptions.h"
+
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -867,19 +869,6 @@ bool writePlot(const Device &device, const std::vector<SpecResult> &all) {
 // Arguments
 //===----------------------------------------------------------------------===//
 
-std::vector<std::string> expand(const cl::list<std::string> &values,
-                                std::vector<std::string> all,
-                                std::string fallback) {
-  if (values.empty())
-    return {fallback};
-  std::vector<std::string> out;
-  for (const std::string &v : values) {
-    if (v == "all")
-      return all;
-    out.push_back(v);
-  }
-  return out;
-}
 
 /// The specs the flags name (arch filled in later); "" or a message.
 std::string buildSpecs(const std::string &arch, std::vector<KernelSpec> &out) {
@@ -887,8 +876,10 @@ std::string buildSpecs(const std::string &arch, std::vector<KernelSpec> &out) {
     return "--sources and --width are required";
   if (tokens < 1)
     return "--tokens must be positive";
-  for (const std::string &dir : expand(directions, {"fwd", "bwd"}, "fwd"))
-    for (const std::string &dt : expand(dtypes, {"f32", "f16", "bf16"}, "bf16"))
+  for (const std::string &dir :
+       expandListOption(directions, {"fwd", "bwd"}, "fwd"))
+    for (const std::string &dt :
+         expandListOption(dtypes, {"f32", "f16", "bf16"}, "bf16"))
       for (int64_t n : numSources)
         for (int64_t d : widths) {
           std::optional<DType> dtype = parseDType(dt);
