@@ -46,6 +46,8 @@ py::dict entryDict(const KernelEntry &entry) {
   d["name"] = entry.name;
   d["threads"] = entry.threads;
   d["vector_elems"] = entry.vectorElems;
+  d["dynamic_shared_bytes"] = entry.dynamicSharedBytes;
+  d["cluster_size"] = entry.clusterSize;
   return d;
 }
 
@@ -63,24 +65,35 @@ py::dict resourceDict(const ResourceReport &r) {
 } // namespace
 
 void initCompile(py::module_ &m) {
+  // The fields of attnres::Tuning (codegen/KernelSpec.h documents each).
   py::class_<Tuning>(m, "Tuning", "Tuning knobs of the GPU lowering.")
       .def(py::init([](int64_t threads, int64_t vectorBytes,
-                       const std::string &resident) {
+                       const std::string &resident, const std::string &form,
+                       int64_t rows, int64_t cluster) {
              Tuning t;
              t.threads = threads;
              t.vectorBytes = vectorBytes;
              t.resident = resident;
+             t.form = form;
+             t.rows = rows;
+             t.cluster = cluster;
              return t;
            }),
            py::arg("threads") = 0, py::arg("vector_bytes") = 16,
-           py::arg("resident") = "auto")
+           py::arg("resident") = "auto", py::arg("form") = "auto",
+           py::arg("rows") = 0, py::arg("cluster") = 0)
       .def_readwrite("threads", &Tuning::threads)
       .def_readwrite("vector_bytes", &Tuning::vectorBytes)
       .def_readwrite("resident", &Tuning::resident)
+      .def_readwrite("form", &Tuning::form)
+      .def_readwrite("rows", &Tuning::rows)
+      .def_readwrite("cluster", &Tuning::cluster)
       .def("__repr__", [](const Tuning &t) {
         return "Tuning(threads=" + std::to_string(t.threads) +
                ", vector_bytes=" + std::to_string(t.vectorBytes) +
-               ", resident='" + t.resident + "')";
+               ", resident='" + t.resident + "', form='" + t.form +
+               "', rows=" + std::to_string(t.rows) +
+               ", cluster=" + std::to_string(t.cluster) + ")";
       });
 
   py::class_<KernelSpec>(m, "KernelSpec", "One kernel specialization.")

@@ -56,6 +56,24 @@ def test_cache_location_and_hits(tmp_path):
         attnres.set_cache_dir(previous)
 
 
+def test_kernel_forms_in_the_metadata():
+    # The backward tile in shared memory, and split over a cluster on sm_90a.
+    smem = attnres.compile(16, 2048, "bf16", "backward", arch="sm_90a", ptxas=False,
+                           tuning=attnres.Tuning(form="smem"))
+    assert smem.entries[0]["dynamic_shared_bytes"] > 48 * 1024
+    assert smem.entries[0]["cluster_size"] == 1
+    cluster = attnres.compile(32, 8192, "bf16", "backward", arch="sm_90a", ptxas=False,
+                              tuning=attnres.Tuning(form="cluster", cluster=4))
+    assert cluster.entries[0]["cluster_size"] == 4
+    assert ".reqnctapercluster 4" in cluster.ptx
+    online = attnres.compile(8, 4096, "bf16", "forward", arch="sm_90a", ptxas=False,
+                             tuning=attnres.Tuning(form="online", rows=2))
+    assert online.spec.tuning.form == "online" and online.spec.tuning.rows == 2
+    with pytest.raises((ValueError, attnres.Error), match="form"):
+        attnres.compile(8, 4096, "bf16", "forward", ptxas=False,
+                        tuning=attnres.Tuning(form="tiled"))
+
+
 def test_ir_stages():
     stages = attnres.ir_stages(3, 64, "bf16", "backward", arch="sm_90a")
     passes = [p for p, _ in stages]
