@@ -327,6 +327,10 @@ public:
   bool prepare(int &sets, std::string &why);
   /// Launches one call of `tuning` on set `s`.
   void call(const Tuning &tuning, int s);
+  /// Fills set 0's outputs (and dq, dg) with NaN, so that a config which
+  /// leaves part of them unwritten fails its check instead of showing the
+  /// previous config's results.
+  void poisonOutputs();
   /// The outputs a config is checked on: h rows (forward); dv rows of the
   /// first and last source, dq, dg (backward), from set 0.
   std::vector<std::vector<double>> outputs();
@@ -415,6 +419,24 @@ void SpecBench::call(const Tuning &tuning, int s) {
         f(set.gradH), v, f(q), f(g), f(set.alpha), f(set.rstd),
         Sources::stacked(f(set.dv), spec.numSources), f(dq), f(dg), m,
         spec.width, spec.dtype, spec.eps, stream, nullptr, 0, tuning);
+}
+
+void SpecBench::poisonOutputs() {
+  // 0xff bytes are NaN in f32, f16 and bf16 alike.
+  const size_t e = size_t(elementBytes(spec.dtype)), d = size_t(spec.width);
+  const size_t rowBytes = size_t(m) * d * e;
+  const Set &set = sets.front();
+  auto poison = [&](CUdeviceptr p, size_t bytes) {
+    check(device, device.cu->cuMemsetD8Async(p, 0xff, bytes, stream),
+          "cuMemsetD8Async");
+  };
+  if (spec.direction == Direction::Forward) {
+    poison(set.h, rowBytes);
+    return;
+  }
+  poison(set.dv, size_t(spec.numSources) * rowBytes);
+  poison(dq, d * 4);
+  poison(dg, d * 4);
 }
 
 std::vector<std::vector<double>> SpecBench::outputs() {
@@ -562,7 +584,9 @@ void timeAll(const Device &device, SpecResult &result, CUstream stream) {
         bench.call(config.tuning, w);
       check(device, device.cu->cuStreamSynchronize(stream),
             "cuStreamSynchronize");
-      // Check the results on set 0 against the heuristic's.
+      // Check the results on set 0 against the heuristic's, on outputs
+      // poisoned first.
+      bench.poisonOutputs();
       bench.call(config.tuning, 0);
       std::vector<std::vector<double>> out = bench.outputs();
       if (config.heuristic) {
