@@ -851,6 +851,32 @@ struct StreamScratch {
   int64_t size() const { return totals() + 5 * numSources; }
 };
 
+/// An scf.for over [0, count) that LLVM keeps rolled: unrolled, its loads
+/// get hoisted and the registers grow with N again. (scf-to-cf forwards the
+/// annotation to the back edge.)
+SmallVector<Value>
+rolledLoop(KernelEmitter &e, Value count, ValueRange init,
+           llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  ImplicitLocOpBuilder &b = e.b;
+  auto loop = scf::ForOp::create(b, arith::ConstantIndexOp::create(b, 0), count,
+                                 arith::ConstantIndexOp::create(b, 1), init);
+  loop->setAttr("llvm.loop_annotation",
+                LLVM::LoopAnnotationAttr::get(
+                    b.getContext(), {}, {}, {},
+                    LLVM::LoopUnrollAttr::get(b.getContext(),
+                                              /*disable=*/b.getBoolAttr(true),
+                                              {}, {}, {}, {}, {}, {}),
+                    {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}));
+  OpBuilder::InsertionGuard guard(b);
+  if (init.empty())
+    loop.getBody()->getTerminator()->erase();
+  b.setInsertionPointToStart(loop.getBody());
+  SmallVector<Value> next =
+      body(e.toI64(loop.getInductionVar()), loop.getRegionIterArgs());
+  scf::YieldOp::create(b, next);
+  return loop.getResults();
+}
+
 class StreamEmitter {
 public:
   StreamEmitter(KernelEmitter &e, gpu::GPUFuncOp kernel)
@@ -888,27 +914,7 @@ public:
   SmallVector<Value>
   rowLoop(ValueRange init,
           llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    auto loop = scf::ForOp::create(b, arith::ConstantIndexOp::create(b, 0),
-                                   arith::ConstantIndexOp::create(b, n),
-                                   arith::ConstantIndexOp::create(b, 1), init);
-    // Keep the loop rolled in LLVM too: unrolled, its loads get hoisted and
-    // the registers grow with N again. (scf-to-cf forwards the annotation to
-    // the back edge.)
-    loop->setAttr("llvm.loop_annotation",
-                  LLVM::LoopAnnotationAttr::get(
-                      b.getContext(), {}, {}, {},
-                      LLVM::LoopUnrollAttr::get(b.getContext(),
-                                                /*disable=*/b.getBoolAttr(true),
-                                                {}, {}, {}, {}, {}, {}),
-                      {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}));
-    OpBuilder::InsertionGuard guard(b);
-    if (init.empty())
-      loop.getBody()->getTerminator()->erase();
-    b.setInsertionPointToStart(loop.getBody());
-    SmallVector<Value> next =
-        body(e.toI64(loop.getInductionVar()), loop.getRegionIterArgs());
-    scf::YieldOp::create(b, next);
-    return loop.getResults();
+    return rolledLoop(e, arith::ConstantIndexOp::create(b, n), init, body);
   }
 
   /// Warp-reduces the two partial sums of `row` and stores them (lane 0).
@@ -1069,30 +1075,6 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 // current group's reduction, so HBM stays busy across the barriers, and V
 // is read once whatever N and D are.
 //===----------------------------------------------------------------------===//
-
-/// An scf.for over [0, count) kept rolled by LLVM (see StreamEmitter).
-SmallVector<Value>
-rolledLoop(KernelEmitter &e, Value count, ValueRange init,
-           llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-  ImplicitLocOpBuilder &b = e.b;
-  auto loop = scf::ForOp::create(b, arith::ConstantIndexOp::create(b, 0), count,
-                                 arith::ConstantIndexOp::create(b, 1), init);
-  loop->setAttr("llvm.loop_annotation",
-                LLVM::LoopAnnotationAttr::get(
-                    b.getContext(), {}, {}, {},
-                    LLVM::LoopUnrollAttr::get(b.getContext(),
-                                              /*disable=*/b.getBoolAttr(true),
-                                              {}, {}, {}, {}, {}, {}),
-                    {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}));
-  OpBuilder::InsertionGuard guard(b);
-  if (init.empty())
-    loop.getBody()->getTerminator()->erase();
-  b.setInsertionPointToStart(loop.getBody());
-  SmallVector<Value> next =
-      body(e.toI64(loop.getInductionVar()), loop.getRegionIterArgs());
-  scf::YieldOp::create(b, next);
-  return loop.getResults();
-}
 
 /// Loads this thread's vectors of one row as stored (one value per chunk,
 /// not widened): the registers of a row in flight. Out-of-bounds chunks
