@@ -713,6 +713,7 @@ size_t Runtime::backwardWorkspaceBytes(int64_t numSources, int64_t tokens,
   args.tuning = &tuning;
   args.gradH = args.query = args.normWeight = args.alpha = args.rstd =
       args.gradQuery = args.gradNormWeight = static_cast<const float *>(fake);
+  args.standInPointers = true;
   checkCall(args);
   if (tokens == 0)
     return 0;

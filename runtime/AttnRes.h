@@ -17,7 +17,9 @@
 // current (the one PyTorch and the runtime API use).
 //
 // Every failure throws attnres::Error; nothing is launched or written when
-// arguments are refused.
+// arguments are refused. Memory a call writes (h, alpha, rstd; the
+// gradients) must not be any other argument of the call: such calls are
+// refused. Arguments that are only read may share memory.
 //
 //===----------------------------------------------------------------------===//
 

@@ -4,10 +4,14 @@
 
 #include "runtime/KernelCache.h"
 
+#include "llvm/ADT/SmallVector.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <string_view>
 
 namespace attnres {
 
@@ -72,6 +76,60 @@ template <typename Visit> void forEachPointer(const CallArgs &args, Visit visit)
   visit("grad_norm_weight", -1, args.gradNormWeight, PointerKind::Param);
   if (args.workspace)
     visit("workspace", -1, args.workspace, PointerKind::Workspace);
+}
+
+/// Whether the call writes through the pointer `name` (forward: h, alpha,
+/// rstd; backward: the gradients and the workspace).
+bool isWritten(const CallArgs &args, const char *name) {
+  std::string_view n(name);
+  if (args.direction == Direction::Forward)
+    return n == "h" || n == "alpha" || n == "rstd";
+  return n.rfind("grad_", 0) == 0 ? n != "grad_h" : n == "workspace";
+}
+
+/// Refuses a call in which memory that the call writes is also another
+/// argument (read or written): the kernels would read half-written values
+/// or race. Arguments that are only read may share memory. Exact: sorted by
+/// start, each range is compared with the furthest end so far among all
+/// ranges (if it is written) and among the written ones (if it is read).
+void checkOverlaps(const CallArgs &args) {
+  struct Range {
+    uintptr_t begin, end;
+    const char *name;
+    int64_t index;
+    bool written;
+  };
+  const int64_t e = elementBytes(args.dtype), n = args.sources->count();
+  const uintptr_t rowBytes = uintptr_t(args.tokens * args.width * e);
+  llvm::SmallVector<Range, 32> ranges;
+  forEachPointer(args, [&](const char *name, int64_t index, const void *p,
+                           PointerKind kind) {
+    uintptr_t bytes = kind == PointerKind::Storage ? rowBytes
+                      : kind == PointerKind::Param ? uintptr_t(args.width) * 4
+                      : kind == PointerKind::Stats
+                          ? uintptr_t(args.tokens * n) * 4
+                          : 0; // the workspace's size is the runtime's check
+    if (bytes == 0)
+      return;
+    uintptr_t begin = reinterpret_cast<uintptr_t>(p);
+    ranges.push_back({begin, begin + bytes, name, index, isWritten(args, name)});
+  });
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range &a, const Range &b) { return a.begin < b.begin; });
+  const Range *furthest = nullptr, *furthestWritten = nullptr;
+  for (const Range &r : ranges) {
+    const Range *other = r.written ? furthest : furthestWritten;
+    if (other && r.begin < other->end)
+      fail(args, ErrorKind::InvalidArgument,
+           pointerName(r.name, r.index) + " (" + address((const void *)r.begin) +
+               ") overlaps " + pointerName(other->name, other->index) + " (" +
+               address((const void *)other->begin) +
+               "): memory the call writes must not be another argument");
+    if (!furthest || r.end > furthest->end)
+      furthest = &r;
+    if (r.written && (!furthestWritten || r.end > furthestWritten->end))
+      furthestWritten = &r;
+  }
 }
 
 /// The fields of a spec the compiler validates, at full width.
@@ -214,6 +272,8 @@ void checkCall(const CallArgs &args) {
                (kind == PointerKind::Storage ? toString(args.dtype) : "f32") +
                ")");
   });
+  if (!args.standInPointers)
+    checkOverlaps(args);
 }
 
 void checkVectorAlignment(const CallArgs &args, int64_t vectorElems,

@@ -32,10 +32,14 @@ struct CallArgs {
   DType dtype = DType::BF16;
   float eps = 0.0f;
   const Tuning *tuning = nullptr;
+  /// Set where only the shape matters (backwardWorkspaceBytes): the
+  /// pointers are one stand-in, so they are not checked for overlaps.
+  bool standInPointers = false;
 };
 
-/// Shapes, eps, dtype, tuning, null pointers, element alignment, strides
-/// and the number of sources. Throws attnres::Error.
+/// Shapes, eps, dtype, tuning, null pointers, element alignment, strides,
+/// the number of sources, and that no memory the call writes is also
+/// another argument. Throws attnres::Error.
 void checkCall(const CallArgs &args);
 
 /// Every pointer against the alignment of the kernel's vector accesses:

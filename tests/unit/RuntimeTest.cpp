@@ -735,6 +735,32 @@ TEST(RuntimeApi, BackwardArgumentsAreChecked) {
     expectRefused([&] { c.run(); }, K::InvalidArgument, {"grad_query", "null"}); }
 }
 
+TEST(RuntimeApi, WrittenMemoryMustNotBeAnotherArgument) {
+  using K = ErrorKind;
+  // Forward: sources are 3 x 640 bytes from arena (5 tokens x 64 bf16).
+  { FwdCall c; c.h = arena + 640;
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"h (", "sources[1]", "overlaps"}); }
+  { FwdCall c; c.h = arena + 1000; // inside sources[1], not at its start
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"h (", "sources[1]"}); }
+  { FwdCall c; c.rstd = c.alpha + 8; // alpha is 5 x 3 floats
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"alpha", "rstd", "overlaps"}); }
+  { FwdCall c; c.alpha = reinterpret_cast<float *>(arena + 4096 + 128); // in query
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"alpha", "query"}); }
+  // Backward: the gradients are written.
+  { BwdCall c; c.dq = reinterpret_cast<float *>(arena + 4096);
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"grad_query", "query"}); }
+  { BwdCall c; c.grads = Sources::list({arena + 32768, arena + 32768, arena + 40960});
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"grad_sources[0]", "grad_sources[1]"}); }
+  { BwdCall c; c.grads = Sources::list({arena + 32768, arena + 24576 + 256, arena + 40960});
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"grad_sources[1]", "grad_h"}); }
+  // Memory that is only read may be shared; adjacent ranges do not overlap.
+  { FwdCall c; c.sources = Sources::list({arena, arena, arena});
+    c.g = c.q;
+    EXPECT_NO_THROW(checkCall(c.args())); }
+  { FwdCall c; c.h = arena + 3 * 640;
+    EXPECT_NO_THROW(checkCall(c.args())); }
+}
+
 TEST(RuntimeApi, EmptyForwardIsANoOp) {
   // No tokens: nothing is read, written or launched; null data pointers of
   // empty tensors are fine and no GPU is needed.
