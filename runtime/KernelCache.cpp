@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -76,6 +77,13 @@ std::string writeFile(const std::string &path, const std::string &data) {
     }
     done += size_t(put);
   }
+  // On disk before the entry is renamed into place: a crash after the
+  // rename must not leave a published entry with empty files.
+  if (::fsync(fd) != 0) {
+    int error = errno;
+    ::close(fd);
+    return errnoText(error);
+  }
   if (::close(fd) != 0)
     return errnoText(errno);
   return "";
@@ -99,6 +107,29 @@ void removeTree(const std::string &path) {
   } else {
     ::unlink(path.c_str());
   }
+}
+
+/// Removes what crashed processes left in `root`: unfinished entries
+/// (.tmp-*) and entries moved aside (*.bad-*) older than `minAgeSeconds`,
+/// so a live process's work in progress is left alone.
+void removeStaleLeftovers(const std::string &root, time_t minAgeSeconds) {
+  DIR *dir = ::opendir(root.c_str());
+  if (!dir)
+    return;
+  const time_t now = ::time(nullptr);
+  std::vector<std::string> stale;
+  while (dirent *e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.rfind(".tmp-", 0) != 0 && name.find(".bad-") == std::string::npos)
+      continue;
+    struct stat st;
+    std::string path = root + "/" + name;
+    if (::lstat(path.c_str(), &st) == 0 && now - st.st_mtime >= minAgeSeconds)
+      stale.push_back(path);
+  }
+  ::closedir(dir);
+  for (const std::string &path : stale)
+    removeTree(path);
 }
 
 bool createDirectories(const std::string &path, std::string &error) {
@@ -298,6 +329,8 @@ bool KernelCache::ensureRoot() {
     disableDisk("not writable: " + errnoText(errno));
     return false;
   }
+  // An hour is far longer than any compile.
+  removeStaleLeftovers(root, 3600);
   return true;
 }
 

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -245,6 +246,30 @@ TEST(RuntimeCache, WriteThenReadFromDiskAndMemory) {
   EXPECT_TRUE(rec.warnings.empty());
   EXPECT_EQ(second.stats().diskHits, 1);
   EXPECT_EQ(first.stats().memoryHits, 1);
+}
+
+TEST(RuntimeCache, LeftoversOfCrashedProcessesAreRemovedWhenOld) {
+  TempDir dir;
+  // What a process that died mid-publish or mid-move-aside leaves behind,
+  // an hour and more ago, and what a live process is writing now.
+  const fs::path oldTmp = dir.path / ".tmp-0123456789abcdef-AbCdEf";
+  const fs::path oldBad = dir.path / "0123abcd.bad-4242-0";
+  const fs::path liveTmp = dir.path / ".tmp-fedcba9876543210-XyZxYz";
+  for (const fs::path &p : {oldTmp, oldBad, liveTmp}) {
+    fs::create_directories(p);
+    std::ofstream(p / "kernel.ptx") << "partial";
+  }
+  const auto twoHoursAgo = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(oldTmp, twoHoursAgo);
+  fs::last_write_time(oldBad, twoHoursAgo);
+  Recorder rec;
+  KernelCache cache = rec.make(dir.str());
+  CacheLookup cold = cache.get(smallSpec(Direction::Forward));
+  EXPECT_EQ(cold.origin, CacheOrigin::Compiler);
+  EXPECT_FALSE(fs::exists(oldTmp));
+  EXPECT_FALSE(fs::exists(oldBad));
+  EXPECT_TRUE(fs::exists(liveTmp / "kernel.ptx"));
+  EXPECT_TRUE(fs::exists(dir.path / cold.key / "kernel.json"));
 }
 
 TEST(RuntimeCache, MemoryOnlyWithoutRoot) {
