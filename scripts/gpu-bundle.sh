@@ -3,7 +3,7 @@
 #  - attnres-gpu-check (plain C++) and PTX + metadata for a matrix of specs,
 #  - the runtime's GPU test suite and benchmark, linked statically
 #    (scripts/build-static.sh) and xz-compressed.
-# On the GPU machine: scripts/gpu-run.sh
+# On the GPU machine: scripts/gpu-all.sh check.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_BUILD_DIR:-$root/build}

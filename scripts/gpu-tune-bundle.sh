@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Packs attnres-tune for a GPU machine without LLVM into .bundle-t/
 # (git-ignored): the static build (scripts/build-static.sh), stripped and
-# xz-compressed, and scripts/gpu-tune-run.sh as run.sh. On the GPU machine:
-#   bash .bundle-t/run.sh            (outputs in $OUT, else .bundle-t/out)
+# xz-compressed. On the GPU machine: scripts/gpu-all.sh tune.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
@@ -11,5 +10,4 @@ ATTNRES_STATIC_TARGETS="attnres-tune" "$root/scripts/build-static.sh" >/dev/null
 rm -rf "$out" && mkdir -p "$out"
 strip -o "$out/attnres-tune" "$static/tools/attnres-tune/attnres-tune"
 xz -T2 -6 "$out/attnres-tune"
-cp "$root/scripts/gpu-tune-run.sh" "$out/run.sh"
 echo "bundle: $(du -sh "$out" | cut -f1) in $out"
