@@ -612,6 +612,7 @@ void Runtime::backward(const void *gradH, const Sources &sources,
   args.gradQuery = gradQuery;
   args.gradNormWeight = gradNormWeight;
   args.workspace = workspace;
+  args.workspaceBytes = workspace ? workspaceBytes : 0;
   args.tokens = tokens;
   args.width = width;
   args.dtype = dtype;

@@ -108,7 +108,7 @@ void checkOverlaps(const CallArgs &args) {
                       : kind == PointerKind::Param ? uintptr_t(args.width) * 4
                       : kind == PointerKind::Stats
                           ? uintptr_t(args.tokens * n) * 4
-                          : 0; // the workspace's size is the runtime's check
+                          : uintptr_t(args.workspaceBytes);
     if (bytes == 0)
       return;
     uintptr_t begin = reinterpret_cast<uintptr_t>(p);

@@ -27,6 +27,7 @@ struct CallArgs {
   const float *gradQuery = nullptr;      // backward
   const float *gradNormWeight = nullptr; // backward
   const void *workspace = nullptr;       // backward, optional
+  size_t workspaceBytes = 0;             // its size, as the caller says
   int64_t tokens = 0;
   int64_t width = 0;
   DType dtype = DType::BF16;

@@ -12,6 +12,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdio>
+#include <unistd.h>
 
 namespace attnres {
 
@@ -204,6 +205,13 @@ bool TuningDatabase::save(const std::string &path, std::string &error) const {
     llvm::raw_fd_ostream out(fd, /*shouldClose=*/true);
     out << toJSON();
     out.flush();
+    // On disk before the rename makes it the database.
+    if (!out.has_error() && ::fsync(fd) != 0) {
+      error = "cannot write " + std::string(tmp) + ": " +
+              std::error_code(errno, std::generic_category()).message();
+      llvm::sys::fs::remove(tmp);
+      return false;
+    }
     if (out.has_error()) {
       error = "cannot write " + std::string(tmp) + ": " + out.error().message();
       out.clear_error();

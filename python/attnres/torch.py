@@ -160,6 +160,9 @@ def _launch_backward(grad_h, sources, like, n, w_query, w_norm, alpha, rstd, eps
     if tokens == 0:
         return grad_v, dq, dg
     _check_stats(alpha, rstd, tokens, n, device)
+    if not isinstance(grad_h, Tensor) or grad_h.device != device:
+        where = grad_h.device if isinstance(grad_h, Tensor) else type(grad_h).__name__
+        raise ValueError(f"attnres: grad_h is on {where} but the sources are on {device}")
     grad_h = grad_h.to(like.dtype).contiguous()
     if tuple(grad_h.shape) != tuple(like.shape):
         raise ValueError(f"attnres: grad_h has shape {list(grad_h.shape)}, expected "

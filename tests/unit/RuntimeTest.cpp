@@ -778,6 +778,8 @@ TEST(RuntimeApi, WrittenMemoryMustNotBeAnotherArgument) {
     expectRefused([&] { c.run(); }, K::InvalidArgument, {"grad_sources[0]", "grad_sources[1]"}); }
   { BwdCall c; c.grads = Sources::list({arena + 32768, arena + 24576 + 256, arena + 40960});
     expectRefused([&] { c.run(); }, K::InvalidArgument, {"grad_sources[1]", "grad_h"}); }
+  { BwdCall c; c.workspace = arena + 36608 - 256; // in grad_sources[2]
+    expectRefused([&] { c.run(); }, K::InvalidArgument, {"workspace", "grad_sources"}); }
   // Memory that is only read may be shared; adjacent ranges do not overlap.
   { FwdCall c; c.sources = Sources::list({arena, arena, arena});
     c.g = c.q;

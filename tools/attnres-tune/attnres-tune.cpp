@@ -331,8 +331,9 @@ public:
   /// leaves part of them unwritten fails its check instead of showing the
   /// previous config's results.
   void poisonOutputs();
-  /// The outputs a config is checked on: h rows (forward); dv rows of the
-  /// first and last source, dq, dg (backward), from set 0.
+  /// The outputs a config is checked on, from set 0: the first and last
+  /// token rows of h, alpha and rstd (forward); of dv of the first, middle
+  /// and last source, and dq, dg (backward).
   std::vector<std::vector<double>> outputs();
 
 private:
@@ -367,7 +368,11 @@ bool SpecBench::prepare(int &count, std::string &why) {
           std::to_string(freeBytes >> 20) + " MiB are free";
     return false;
   }
-  const size_t chunkElems = std::min<size_t>(n * size_t(m) * d, 1 << 22);
+  // The data repeats with the chunk's period. An odd period keeps the
+  // sources (M * D elements apart) and the tokens distinct: with equal
+  // sources alpha is uniform, h = v and dq = dg = 0, and a check against
+  // the heuristic's outputs could not fail.
+  const size_t chunkElems = std::min<size_t>(n * size_t(m) * d, (1 << 22) + 9973);
   std::vector<uint8_t> values = randomBytes(chunkElems, spec.dtype, -2, 2, 1);
   std::vector<uint8_t> grads = randomBytes(chunkElems, spec.dtype, -1, 1, 2);
   const float qScale = 1.0f / std::sqrt(float(d));
@@ -431,7 +436,10 @@ void SpecBench::poisonOutputs() {
           "cuMemsetD8Async");
   };
   if (spec.direction == Direction::Forward) {
+    const size_t statBytes = size_t(m) * size_t(spec.numSources) * 4;
     poison(set.h, rowBytes);
+    poison(set.alpha, statBytes);
+    poison(set.rstd, statBytes);
     return;
   }
   poison(set.dv, size_t(spec.numSources) * rowBytes);
@@ -461,13 +469,26 @@ std::vector<std::vector<double>> SpecBench::outputs() {
           "cuMemcpyDtoH");
     return toDoubles(bytes, DType::F32);
   };
+  // alpha and rstd: the same first and last tokens, N floats each.
+  auto statsOf = [&](CUdeviceptr base) {
+    const size_t n = size_t(spec.numSources);
+    std::vector<uint8_t> bytes(2 * rows * n * 4);
+    check(device, device.cu->cuMemcpyDtoH(bytes.data(), base, rows * n * 4),
+          "cuMemcpyDtoH");
+    check(device,
+          device.cu->cuMemcpyDtoH(bytes.data() + rows * n * 4,
+                                  base + (size_t(m) - rows) * n * 4,
+                                  rows * n * 4),
+          "cuMemcpyDtoH");
+    return toDoubles(bytes, DType::F32);
+  };
   const Set &set = sets.front();
   if (spec.direction == Direction::Forward)
-    return {rowsOf(set.h)};
+    return {rowsOf(set.h), statsOf(set.alpha), statsOf(set.rstd)};
   const size_t sourceBytes = size_t(m) * d * e;
-  return {rowsOf(set.dv),
-          rowsOf(set.dv + (size_t(spec.numSources) - 1) * sourceBytes),
-          params(dq), params(dg)};
+  const size_t last = size_t(spec.numSources) - 1;
+  return {rowsOf(set.dv), rowsOf(set.dv + (last / 2) * sourceBytes),
+          rowsOf(set.dv + last * sourceBytes), params(dq), params(dg)};
 }
 
 //===----------------------------------------------------------------------===//
@@ -590,8 +611,24 @@ void timeAll(const Device &device, SpecResult &result, CUstream stream) {
       bench.call(config.tuning, 0);
       std::vector<std::vector<double>> out = bench.outputs();
       if (config.heuristic) {
+        bool finite = true;
+        for (const std::vector<double> &o : out)
+          finite = finite && std::all_of(o.begin(), o.end(), [](double x) {
+                     return std::isfinite(x);
+                   });
+        if (!finite) {
+          config.feasible = false;
+          config.reason = "its outputs are not finite: nothing to check against";
+          continue;
+        }
         reference = out;
-      } else if (!reference.empty()) {
+      } else if (reference.empty()) {
+        // Without the heuristic's results nothing could be checked: no
+        // config of this spec may win unchecked.
+        config.feasible = false;
+        config.reason = "not checked: the heuristic default gave no result";
+        continue;
+      } else {
         for (size_t k = 0; k < out.size(); ++k) {
           double error = relativeError(out[k], reference[k]);
           if (!(error <= tolerance)) {
