@@ -4,7 +4,7 @@
 # the runtime library run on a machine without LLVM. The stripped compiler
 # lands in build-static/bin/. Extra arguments go to the first cmake
 # configure; ATTNRES_STATIC_TARGETS overrides the targets built.
-#   flock /tmp/attnres-build.lock ./scripts/build-static.sh
+#   ./scripts/build-static.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}

@@ -3,7 +3,7 @@
 # .bundle/ (kernel matrix, checker, runtime GPU suite), .bundle-py/ (the
 # prebuilt core for the Python module) and .bundle-t/ (attnres-tune). Carry
 # those three folders. Builds ./build and ./build-static first if needed.
-#   flock /tmp/attnres-build.lock ./scripts/gpu-pack.sh
+#   ./scripts/gpu-pack.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" >/dev/null

@@ -3,7 +3,7 @@
 # to build the Python module: the shared core libattnres.so of the static
 # build (stripped, xz-compressed) and the headers the module includes,
 # nothing else. On the GPU machine: scripts/gpu-python.sh.
-#   flock /tmp/attnres-build.lock ./scripts/python-bundle.sh
+#   ./scripts/python-bundle.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
