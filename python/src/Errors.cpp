@@ -18,16 +18,19 @@ DType dtypeFromName(const std::string &name) {
 void initErrors(py::module_ &m) {
   // A RuntimeError subclass, so callers that catch RuntimeError keep working;
   // `kind` says which ErrorKind it was (invalid-argument, no-device, ...).
-  static py::exception<Error> errorType(m, "Error", PyExc_RuntimeError);
+  // Never destroyed: a static Python object's destructor would run after
+  // the interpreter has finalized.
+  static auto *errorType =
+      new py::exception<Error>(m, "Error", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr thrown) {
     try {
       if (thrown)
         std::rethrow_exception(thrown);
     } catch (const Error &e) {
-      auto type = py::reinterpret_borrow<py::object>(errorType);
+      auto type = py::reinterpret_borrow<py::object>(*errorType);
       py::object error = type(py::str(e.what()));
       error.attr("kind") = py::str(toString(e.kind()));
-      PyErr_SetObject(errorType.ptr(), error.ptr());
+      PyErr_SetObject(errorType->ptr(), error.ptr());
     }
   });
 }
