@@ -157,6 +157,8 @@ bool createDirectories(const std::string &path, std::string &error) {
   return true;
 }
 
+/// The codegen's metadata (toJSON: spec and entries, which the reader
+/// needs) plus what the cache checks: format, key text and checksums.
 std::string metadataJSON(const CompiledKernel &kernel,
                          const std::string &keyText) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(toJSON(kernel));
@@ -171,16 +173,6 @@ std::string metadataJSON(const CompiledKernel &kernel,
   root["key"] = keyText;
   root["ptx_sha256"] = sha256Hex(kernel.ptx);
   root["ir_sha256"] = sha256Hex(kernel.kernelIR);
-  // toJSON is the codegen's view; the entries must be there for the reader.
-  llvm::json::Array entries;
-  for (const KernelEntry &entry : kernel.entries)
-    entries.push_back(llvm::json::Object{{"name", entry.name},
-                                         {"threads", entry.threads},
-                                         {"vector_elems", entry.vectorElems},
-                                         {"dynamic_shared_bytes",
-                                          entry.dynamicSharedBytes},
-                                         {"cluster_size", entry.clusterSize}});
-  root["entries"] = std::move(entries);
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
