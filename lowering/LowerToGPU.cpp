@@ -658,6 +658,47 @@ SmallVector<Type> pointerArgs(KernelEmitter &e, int64_t count) {
   return types;
 }
 
+/// The forward kernels' arguments (the runtime's launch ABI):
+/// v_0..v_{N-1}, q, g, h, alpha, rstd, then M.
+struct ForwardArgs {
+  static int64_t pointers(int64_t n) { return n + 5; }
+  ForwardArgs(gpu::GPUFuncOp kernel, int64_t n) {
+    ValueRange args = kernel.getArguments();
+    sources = args.take_front(n);
+    query = args[n];
+    norm = args[n + 1];
+    hOut = args[n + 2];
+    alphaOut = args[n + 3];
+    rstdOut = args[n + 4];
+    numTokens = args[n + 5];
+  }
+  ValueRange sources;
+  Value query, norm, hOut, alphaOut, rstdOut, numTokens;
+};
+
+/// The backward kernels' arguments (the runtime's launch ABI): dh,
+/// v_0..v_{N-1}, q, g, alpha, rstd, dv_0..dv_{N-1}, partials, then M.
+struct BackwardArgs {
+  static int64_t pointers(int64_t n) { return 2 * n + 6; }
+  BackwardArgs(gpu::GPUFuncOp kernel, int64_t n) {
+    ValueRange args = kernel.getArguments();
+    gradH = args[0];
+    sources = args.slice(1, n);
+    query = args[n + 1];
+    norm = args[n + 2];
+    alphaIn = args[n + 3];
+    rstdIn = args[n + 4];
+    gradSources = args.slice(n + 5, n);
+    partialsOut = args[2 * n + 5];
+    numTokens = args[2 * n + 6];
+  }
+  Value gradH;
+  ValueRange sources;
+  Value query, norm, alphaIn, rstdIn;
+  ValueRange gradSources;
+  Value partialsOut, numTokens;
+};
+
 /// Sum of `values` as a balanced tree (short dependency chains).
 Value sumTree(KernelEmitter &e, SmallVector<Value> values) {
   if (values.empty())
@@ -714,27 +755,25 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                  StringRef name, float eps, const TileLayout &layout) {
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
-  auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
-                             layout.threads, layout.vectorElems,
-                             2 * n * layout.numWarps());
+  auto kernel = createKernel(
+      b, module, name, pointerArgs(e, ForwardArgs::pointers(n)), layout.threads,
+      layout.vectorElems, 2 * n * layout.numWarps());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ValueRange args = kernel.getArguments();
-  ValueRange sources = args.take_front(n);
-  Value query = args[n], norm = args[n + 1], hOut = args[n + 2],
-        alphaOut = args[n + 3], rstdOut = args[n + 4], numTokens = args[n + 5];
+  ForwardArgs args(kernel, n);
   Value scratch = layout.numWarps() > 1 ? Value(kernel.getWorkgroupAttributions()[0])
                                         : Value();
   e.beginKernel();
-  SmallVector<Value> w = loadWeights(e, query, norm);
+  SmallVector<Value> w = loadWeights(e, args.query, args.norm);
 
-  e.tokenLoop(numTokens, {}, [&](Value token, ValueRange) {
+  e.tokenLoop(args.numTokens, {}, [&](Value token, ValueRange) {
     Value rowStart = e.mulI(token, e.i64(layout.width));
     // Pass 1: per row, sum of squares and w . v.
     SmallVector<SmallVector<Value>> tile;
     SmallVector<Value> partials;
     for (int64_t i = 0; i < n; ++i) {
-      SmallVector<Value> v = loadRow(e, sources[i], rowStart, layout.storage);
+      SmallVector<Value> v =
+          loadRow(e, args.sources[i], rowStart, layout.storage);
       partials.push_back(dotLanes(e, v, v));
       partials.push_back(dotLanes(e, w, v));
       tile.push_back(std::move(v));
@@ -749,8 +788,8 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     e.emitIf(e.isThreadZero, [&] {
       Value statStart = e.mulI(token, e.i64(n));
       for (int64_t i = 0; i < n; ++i) {
-        e.storeScalar(alphaOut, e.addI(statStart, e.i64(i)), alpha[i]);
-        e.storeScalar(rstdOut, e.addI(statStart, e.i64(i)), rstd[i]);
+        e.storeScalar(args.alphaOut, e.addI(statStart, e.i64(i)), alpha[i]);
+        e.storeScalar(args.rstdOut, e.addI(statStart, e.i64(i)), rstd[i]);
       }
     });
     // Pass 2: h = sum_i alpha_i v_i from the tile in registers.
@@ -764,7 +803,7 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           h[l] = e.add(h[l], term);
       }
     }
-    storeRow(e, hOut, rowStart, layout.storage, h);
+    storeRow(e, args.hOut, rowStart, layout.storage, h);
     return SmallVector<Value>{};
   });
   finishKernel(b);
@@ -774,34 +813,30 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                   StringRef name, const TileLayout &layout) {
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
-  auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
-                             layout.threads, layout.vectorElems,
-                             2 * n * layout.numWarps());
+  auto kernel = createKernel(
+      b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
+      layout.threads, layout.vectorElems, 2 * n * layout.numWarps());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ValueRange args = kernel.getArguments();
-  Value gradH = args[0];
-  ValueRange sources = args.slice(1, n);
-  Value query = args[n + 1], norm = args[n + 2], alphaIn = args[n + 3],
-        rstdIn = args[n + 4];
-  ValueRange gradSources = args.slice(n + 5, n);
-  Value partialsOut = args[2 * n + 5], numTokens = args[2 * n + 6];
+  BackwardArgs args(kernel, n);
   Value scratch = layout.numWarps() > 1 ? Value(kernel.getWorkgroupAttributions()[0])
                                         : Value();
   e.beginKernel();
-  SmallVector<Value> w = loadWeights(e, query, norm);
+  SmallVector<Value> w = loadWeights(e, args.query, args.norm);
 
   // c_d partial sums over this CTA's tokens are carried in registers.
   SmallVector<Value> zeros(w.size(), e.f32(0.0));
-  SmallVector<Value> c = e.tokenLoop(
-      numTokens, zeros, [&](Value token, ValueRange carried) {
+  SmallVector<Value> c =
+      e.tokenLoop(args.numTokens, zeros, [&](Value token, ValueRange carried) {
         Value rowStart = e.mulI(token, e.i64(layout.width));
-        SmallVector<Value> dh = loadRow(e, gradH, rowStart, layout.storage);
+        SmallVector<Value> dh =
+            loadRow(e, args.gradH, rowStart, layout.storage);
         // Pass 1: dalpha_i = dh . v_i and u_i = w . v_i.
         SmallVector<SmallVector<Value>> tile;
         SmallVector<Value> partials;
         for (int64_t i = 0; i < n; ++i) {
-          SmallVector<Value> v = loadRow(e, sources[i], rowStart, layout.storage);
+          SmallVector<Value> v =
+              loadRow(e, args.sources[i], rowStart, layout.storage);
           partials.push_back(dotLanes(e, dh, v));
           partials.push_back(dotLanes(e, w, v));
           tile.push_back(std::move(v));
@@ -811,8 +846,10 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         SmallVector<Value> alpha, rstd;
         SmallVector<Value> weighted; // alpha_j * dalpha_j
         for (int64_t i = 0; i < n; ++i) {
-          alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, e.i64(i))));
-          rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, e.i64(i))));
+          alpha.push_back(
+              e.loadScalar(args.alphaIn, e.addI(statStart, e.i64(i))));
+          rstd.push_back(
+              e.loadScalar(args.rstdIn, e.addI(statStart, e.i64(i))));
           weighted.push_back(e.mul(alpha[i], sums[2 * i]));
         }
         // The exact sum_j alpha_j dalpha_j from the resident reduction (not
@@ -823,15 +860,15 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         for (int64_t i = 0; i < n; ++i) {
           auto [coefW, coefV] = e.backwardCoefficients(
               alpha[i], rstd[i], sums[2 * i], sums[2 * i + 1], mean);
-          storeRow(e, gradSources[i], rowStart, layout.storage,
+          storeRow(e, args.gradSources[i], rowStart, layout.storage,
                    e.gradientRow(alpha[i], coefW, coefV, dh, w, tile[i], next));
         }
         return next;
       });
   // This CTA's row of partial sums of c.
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  storeRow(e, partialsOut, e.mulI(block, e.i64(layout.width)), b.getF32Type(),
-           c);
+  storeRow(e, args.partialsOut, e.mulI(block, e.i64(layout.width)),
+           b.getF32Type(), c);
   finishKernel(b);
 }
 
@@ -1000,20 +1037,18 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
   StreamScratch scratch{n, layout.numWarps()};
-  auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
-                             layout.threads, layout.vectorElems,
-                             scratch.size(), n);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, ForwardArgs::pointers(n)),
+                   layout.threads, layout.vectorElems, scratch.size(), n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ValueRange args = kernel.getArguments();
-  Value query = args[n], norm = args[n + 1], hOut = args[n + 2],
-        alphaOut = args[n + 3], rstdOut = args[n + 4], numTokens = args[n + 5];
+  ForwardArgs args(kernel, n);
   e.beginKernel();
   StreamEmitter s(e, kernel);
-  s.fillPointerTable(args.take_front(n));
-  SmallVector<Value> w = loadWeights(e, query, norm);
+  s.fillPointerTable(args.sources);
+  SmallVector<Value> w = loadWeights(e, args.query, args.norm);
 
-  e.tokenLoop(numTokens, {}, [&](Value token, ValueRange) {
+  e.tokenLoop(args.numTokens, {}, [&](Value token, ValueRange) {
     Value rowStart = e.mulI(token, e.i64(layout.width));
     // Pass 1: per row, sum of squares and w . v.
     s.rowLoop({}, [&](Value row, ValueRange) {
@@ -1046,8 +1081,8 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         Value alpha = e.mul(exps[k], inverse);
         e.emitIf(valid[k], [&] {
           s.storeF(scratch.coef(0), row, alpha);
-          e.storeScalar(alphaOut, e.addI(statStart, row), alpha);
-          e.storeScalar(rstdOut, e.addI(statStart, row), rstd[k]);
+          e.storeScalar(args.alphaOut, e.addI(statStart, row), alpha);
+          e.storeScalar(args.rstdOut, e.addI(statStart, row), rstd[k]);
         });
       }
     });
@@ -1061,7 +1096,7 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         next.push_back(e.add(a, e.mul(alpha, x)));
       return next;
     });
-    storeRow(e, hOut, rowStart, layout.storage, h);
+    storeRow(e, args.hOut, rowStart, layout.storage, h);
     return SmallVector<Value>{};
   });
   finishKernel(b);
@@ -1139,20 +1174,18 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t groups = llvm::divideCeil(n, rows);
   const int64_t chunks = layout.chunks;
   OnlineScratch scratch{n, layout.numWarps(), rows};
-  auto kernel = createKernel(b, module, name, pointerArgs(e, n + 5),
-                             layout.threads, layout.vectorElems,
-                             scratch.size(), n);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, ForwardArgs::pointers(n)),
+                   layout.threads, layout.vectorElems, scratch.size(), n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ValueRange args = kernel.getArguments();
-  Value query = args[n], norm = args[n + 1], hOut = args[n + 2],
-        alphaOut = args[n + 3], rstdOut = args[n + 4], numTokens = args[n + 5];
+  ForwardArgs args(kernel, n);
   e.beginKernel();
   StreamEmitter s(e, kernel);
-  s.fillPointerTable(args.take_front(n));
-  SmallVector<Value> w = loadWeights(e, query, norm);
+  s.fillPointerTable(args.sources);
+  SmallVector<Value> w = loadWeights(e, args.query, args.norm);
   Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
-  Value lastToken = e.addI(numTokens, e.i64(-1));
+  Value lastToken = e.addI(args.numTokens, e.i64(-1));
   Value isLaneZero =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.lane, e.i64(0));
 
@@ -1175,7 +1208,7 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
       loadGroup(arith::MinSIOp::create(b, block, lastToken), e.i64(0));
   init.push_back(e.i64(0)); // group counter: parity of the partials buffer
 
-  e.tokenLoop(numTokens, init, [&](Value token, ValueRange carried) {
+  e.tokenLoop(args.numTokens, init, [&](Value token, ValueRange carried) {
     // Carried: h lanes, m, l, the current group's raw vectors, the counter.
     SmallVector<Value> start(layout.lanes(), e.f32(0.0));
     start.push_back(e.f32(-INFINITY));
@@ -1294,7 +1327,7 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     for (size_t lane = 0; lane < hEnd; ++lane)
       h.push_back(e.mul(state[lane], inverse));
     Value rowStart = e.mulI(token, e.i64(layout.width));
-    storeRow(e, hOut, rowStart, layout.storage, h);
+    storeRow(e, args.hOut, rowStart, layout.storage, h);
     // Thread 0's scores are visible after a barrier; warp 0 writes alpha
     // and rstd coalesced. The next token's first writes to the statistics
     // come after its first group barrier, so one barrier here suffices.
@@ -1311,8 +1344,8 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                   inverse);
         Value rstd = s.loadF(scratch.rstds(), row);
         e.emitIf(ok, [&] {
-          e.storeScalar(alphaOut, e.addI(statStart, row), alpha);
-          e.storeScalar(rstdOut, e.addI(statStart, row), rstd);
+          e.storeScalar(args.alphaOut, e.addI(statStart, row), alpha);
+          e.storeScalar(args.rstdOut, e.addI(statStart, row), rstd);
         });
       }
     });
@@ -1360,29 +1393,26 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
   StreamScratch scratch{n, layout.numWarps()};
-  auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
-                             layout.threads, layout.vectorElems,
-                             scratch.size(), 2 * n);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
+                   layout.threads, layout.vectorElems, scratch.size(), 2 * n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ValueRange args = kernel.getArguments();
-  Value gradH = args[0];
-  Value query = args[n + 1], norm = args[n + 2], alphaIn = args[n + 3],
-        rstdIn = args[n + 4];
-  Value partialsOut = args[2 * n + 5], numTokens = args[2 * n + 6];
+  BackwardArgs args(kernel, n);
   e.beginKernel();
   StreamEmitter s(e, kernel);
   // Slots 0..N-1: sources, N..2N-1: their gradients.
-  SmallVector<Value> table(args.slice(1, n));
-  llvm::append_range(table, args.slice(n + 5, n));
+  SmallVector<Value> table(args.sources);
+  llvm::append_range(table, args.gradSources);
   s.fillPointerTable(table);
-  SmallVector<Value> w = loadWeights(e, query, norm);
+  SmallVector<Value> w = loadWeights(e, args.query, args.norm);
 
   SmallVector<Value> zeros(w.size(), e.f32(0.0));
-  SmallVector<Value> c = e.tokenLoop(
-      numTokens, zeros, [&](Value token, ValueRange carried) {
+  SmallVector<Value> c =
+      e.tokenLoop(args.numTokens, zeros, [&](Value token, ValueRange carried) {
         Value rowStart = e.mulI(token, e.i64(layout.width));
-        SmallVector<Value> dh = loadRow(e, gradH, rowStart, layout.storage);
+        SmallVector<Value> dh =
+            loadRow(e, args.gradH, rowStart, layout.storage);
         // Pass 1: dalpha_i = dh . v_i and u_i = w . v_i.
         s.rowLoop({}, [&](Value row, ValueRange) {
           SmallVector<Value> v =
@@ -1393,7 +1423,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         s.sumPartials();
         // Warp 0: ds_i and the coefficients of dv (exact sum_j alpha_j
         // dalpha_j from the reductions, not dh . h).
-        storeBackwardCoefficients(e, s, scratch, token, alphaIn, rstdIn);
+        storeBackwardCoefficients(e, s, scratch, token, args.alphaIn,
+                                  args.rstdIn);
         // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
         return s.rowLoop(carried, [&](Value row, ValueRange acc) {
           Value alpha = s.loadF(scratch.coef(0), row);
@@ -1409,8 +1440,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         });
       });
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  storeRow(e, partialsOut, e.mulI(block, e.i64(layout.width)), b.getF32Type(),
-           c);
+  storeRow(e, args.partialsOut, e.mulI(block, e.i64(layout.width)),
+           b.getF32Type(), c);
   finishKernel(b);
 }
 
@@ -1570,9 +1601,9 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t fullWidth = layout.fullWidth;
   const int64_t exchangeBytes = k > 1 ? llvm::alignTo(2 * n * 4, 16) : 0;
   StreamScratch scratch{n, layout.numWarps()};
-  auto kernel = createKernel(b, module, name, pointerArgs(e, 2 * n + 6),
-                             layout.threads, layout.vectorElems,
-                             scratch.size(), 2 * n);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
+                   layout.threads, layout.vectorElems, scratch.size(), 2 * n);
   kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
   if (k > 1) {
     // Cluster shape in the PTX (.reqnctapercluster): a plain launch works.
@@ -1582,15 +1613,11 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   }
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ValueRange args = kernel.getArguments();
-  Value gradH = args[0];
-  Value query = args[n + 1], norm = args[n + 2], alphaIn = args[n + 3],
-        rstdIn = args[n + 4];
-  Value partialsOut = args[2 * n + 5], numTokens = args[2 * n + 6];
+  BackwardArgs args(kernel, n);
   e.beginKernel();
   StreamEmitter s(e, kernel);
-  SmallVector<Value> table(args.slice(1, n));
-  llvm::append_range(table, args.slice(n + 5, n));
+  SmallVector<Value> table(args.sources);
+  llvm::append_range(table, args.gradSources);
   s.fillPointerTable(table);
   StringRef tileSymbol = TileCopier::declareTile(b, module);
   TileCopier tile(e, tileSymbol, exchangeBytes);
@@ -1606,12 +1633,12 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     columns = e.mulI(e.toI64Ext(NVVM::ClusterId::create(b, i32)),
                      e.i64(layout.width));
   }
-  SmallVector<Value> q = loadRow(e, query, columns, layout.queryType);
-  SmallVector<Value> g = loadRow(e, norm, columns, layout.normType);
+  SmallVector<Value> q = loadRow(e, args.query, columns, layout.queryType);
+  SmallVector<Value> g = loadRow(e, args.norm, columns, layout.normType);
   SmallVector<Value> w;
   for (auto [qv, gv] : llvm::zip_equal(q, g))
     w.push_back(e.mul(qv, gv));
-  Value lastToken = e.addI(numTokens, e.i64(-1));
+  Value lastToken = e.addI(args.numTokens, e.i64(-1));
   Value dhRow = e.i64(n); // tile rows 0..N-1: sources, N: grad_h
   auto startOf = [&](Value token) {
     return e.addI(e.mulI(token, e.i64(fullWidth)), columns);
@@ -1620,7 +1647,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   // Copy groups per token, in order: dh, v_0, ..., v_{N-1}.
   auto copyToken = [&](Value token) {
     Value rowStart = startOf(token);
-    tile.copyRow(gradH, rowStart, dhRow);
+    tile.copyRow(args.gradH, rowStart, dhRow);
     rolledLoop(e, arith::ConstantIndexOp::create(b, n), {},
                [&](Value row, ValueRange) {
                  tile.copyRow(s.rowPointer(row), rowStart, row);
@@ -1631,7 +1658,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 
   SmallVector<Value> zeros(w.size(), e.f32(0.0));
   SmallVector<Value> c = e.tokenLoop(
-      numTokens, zeros,
+      args.numTokens, zeros,
       [&](Value token, ValueRange carried) {
         Value rowStart = startOf(token);
         Value nextStart =
@@ -1646,11 +1673,12 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           s.publishPartials(e.i64(i), dotLanes(e, dh, v), dotLanes(e, w, v));
         }
         // dh is in registers now: its slot takes the next token's.
-        tile.copyRow(gradH, nextStart, dhRow);
+        tile.copyRow(args.gradH, nextStart, dhRow);
         s.sumPartials();
         if (k > 1)
           exchangeTotals(e, s, tile.tile, scratch);
-        storeBackwardCoefficients(e, s, scratch, token, alphaIn, rstdIn);
+        storeBackwardCoefficients(e, s, scratch, token, args.alphaIn,
+                                  args.rstdIn);
         // Pass 2: dv rows from the tile; each consumed row's slot starts
         // receiving the next token's row.
         return rolledLoop(
@@ -1675,7 +1703,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   // columns of the cluster (the reduce kernel sums whole rows).
   Value blockRow = e.mulI(block, e.i64(fullWidth));
   if (k == 1) {
-    storeRow(e, partialsOut, blockRow, b.getF32Type(), c);
+    storeRow(e, args.partialsOut, blockRow, b.getF32Type(), c);
   } else {
     Value rankColumns = columns;
     for (int64_t r = 0; r < k; ++r) {
@@ -1685,8 +1713,8 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
       SmallVector<Value> lanes;
       for (Value x : c)
         lanes.push_back(s.select(mine, x, e.f32(0.0)));
-      storeRow(e, partialsOut, e.addI(blockRow, sliceStart), b.getF32Type(),
-               lanes);
+      storeRow(e, args.partialsOut, e.addI(blockRow, sliceStart),
+               b.getF32Type(), lanes);
     }
   }
   finishKernel(b);
