@@ -4,6 +4,8 @@
 
 #include "runtime/KernelCache.h"
 
+#include "dialect/Limits.h"
+
 #include "llvm/ADT/SmallVector.h"
 
 #include <algorithm>
@@ -101,7 +103,9 @@ void checkOverlaps(const CallArgs &args) {
   };
   const int64_t e = elementBytes(args.dtype), n = args.sources->count();
   const uintptr_t rowBytes = uintptr_t(args.tokens * args.width * e);
-  llvm::SmallVector<Range, 32> ranges;
+  // Room for every argument of the largest call (2N sources and gradients,
+  // 8 others): no heap allocation on the launch path.
+  llvm::SmallVector<Range, 2 * mlir::attnres::kMaxSources + 8> ranges;
   forEachPointer(args, [&](const char *name, int64_t index, const void *p,
                            PointerKind kind) {
     uintptr_t bytes = kind == PointerKind::Storage ? rowBytes
