@@ -17,7 +17,6 @@ backward, over the device-to-device copy bandwidth measured at the start
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
