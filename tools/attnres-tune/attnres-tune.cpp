@@ -450,35 +450,30 @@ void SpecBench::poisonOutputs() {
 std::vector<std::vector<double>> SpecBench::outputs() {
   check(device, device.cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
   const size_t e = size_t(elementBytes(spec.dtype)), d = size_t(spec.width);
-  // The first and last rows: a wrong grid-stride tail shows in the latter.
+  // The first and last token rows: a wrong grid-stride tail shows in the
+  // latter. `rowBytes`: one token's bytes of the tensor at `base`.
   const size_t rows = std::min<size_t>(size_t(m), 256);
-  auto rowsOf = [&](CUdeviceptr base) {
-    std::vector<uint8_t> bytes(2 * rows * d * e);
-    check(device, device.cu->cuMemcpyDtoH(bytes.data(), base, rows * d * e),
+  auto firstAndLast = [&](CUdeviceptr base, size_t rowBytes, DType dtype) {
+    std::vector<uint8_t> bytes(2 * rows * rowBytes);
+    check(device, device.cu->cuMemcpyDtoH(bytes.data(), base, rows * rowBytes),
           "cuMemcpyDtoH");
     check(device,
-          device.cu->cuMemcpyDtoH(bytes.data() + rows * d * e,
-                                  base + (size_t(m) - rows) * d * e,
-                                  rows * d * e),
+          device.cu->cuMemcpyDtoH(bytes.data() + rows * rowBytes,
+                                  base + (size_t(m) - rows) * rowBytes,
+                                  rows * rowBytes),
           "cuMemcpyDtoH");
-    return toDoubles(bytes, spec.dtype);
+    return toDoubles(bytes, dtype);
+  };
+  auto rowsOf = [&](CUdeviceptr base) {
+    return firstAndLast(base, d * e, spec.dtype);
+  };
+  // alpha and rstd: N floats per token.
+  auto statsOf = [&](CUdeviceptr base) {
+    return firstAndLast(base, size_t(spec.numSources) * 4, DType::F32);
   };
   auto params = [&](CUdeviceptr p) {
     std::vector<uint8_t> bytes(d * 4);
     check(device, device.cu->cuMemcpyDtoH(bytes.data(), p, d * 4),
-          "cuMemcpyDtoH");
-    return toDoubles(bytes, DType::F32);
-  };
-  // alpha and rstd: the same first and last tokens, N floats each.
-  auto statsOf = [&](CUdeviceptr base) {
-    const size_t n = size_t(spec.numSources);
-    std::vector<uint8_t> bytes(2 * rows * n * 4);
-    check(device, device.cu->cuMemcpyDtoH(bytes.data(), base, rows * n * 4),
-          "cuMemcpyDtoH");
-    check(device,
-          device.cu->cuMemcpyDtoH(bytes.data() + rows * n * 4,
-                                  base + (size_t(m) - rows) * n * 4,
-                                  rows * n * 4),
           "cuMemcpyDtoH");
     return toDoubles(bytes, DType::F32);
   };
