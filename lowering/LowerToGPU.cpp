@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/AttnResOps.h"
+#include "lowering/KernelABI.h"
 #include "lowering/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -46,7 +47,8 @@ using namespace mlir::attnres;
 namespace {
 
 constexpr int64_t kWarpSize = 32;
-constexpr int64_t kReduceThreads = 256;
+using ::attnres::kReduceColumns;
+using ::attnres::kReduceThreads;
 constexpr llvm::StringLiteral kVectorElemsAttr = "attnres.vector_elems";
 constexpr llvm::StringLiteral kDynamicSharedAttr =
     "attnres.dynamic_shared_bytes";
@@ -1721,45 +1723,100 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 }
 
 /// dq = g * c and dg = q * c with c the fixed-order sum of the partial rows.
+/// A CTA sums kReduceColumns columns (one per lane) over all rows: each of
+/// its warps takes every (warps)-th row, with kRowsInFlight independent
+/// loads per iteration so the rows stream in rather than one load at a time,
+/// and warp 0 adds the warps' sums in warp order. The order depends only on
+/// the number of rows, so the result is the same on every run.
 void emitReduce(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                 StringRef name, const TileLayout &layout, Type gradQueryType,
                 Type gradNormType) {
+  static_assert(kReduceColumns == kWarpSize, "one column per lane");
+  constexpr int64_t warps = kReduceThreads / kWarpSize;
+  constexpr int64_t kRowsInFlight = 8;
   KernelEmitter e(b, layout);
-  auto kernel =
-      createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads,
-                   /*vectorElems=*/1, 0);
+  auto kernel = createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads,
+                             /*vectorElems=*/1, /*scratchFloats=*/kReduceThreads);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
   Value partials = args[0], query = args[1], norm = args[2], dqOut = args[3],
         dgOut = args[4], numPartials = args[5];
+  Value scratch = kernel.getWorkgroupAttributions()[0];
   e.beginKernel();
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  Value d = e.addI(e.mulI(block, e.i64(kReduceThreads)), e.tid);
-  Value inBounds = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, d,
+  Value column = e.addI(e.mulI(block, e.i64(kReduceColumns)), e.lane);
+  Value inBounds = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, column,
                                          e.i64(layout.fullWidth));
-  e.emitIf(inBounds, [&] {
-    auto loop = scf::ForOp::create(
-        b, arith::ConstantIndexOp::create(b, 0), e.toIndex(numPartials),
-        arith::ConstantIndexOp::create(b, 1), ValueRange{e.f32(0.0)});
+  // Lanes past D read column D - 1 and drop it: every thread reaches the
+  // barrier.
+  Value readColumn =
+      arith::MinSIOp::create(b, column, e.i64(layout.fullWidth - 1));
+  auto load = [&](Value row) {
+    return e.loadScalar(partials,
+                        e.addI(e.mulI(row, e.i64(layout.fullWidth)), readColumn));
+  };
+  // Full iterations: rows warp + warps * (kRowsInFlight * i + k).
+  const int64_t stride = warps * kRowsInFlight;
+  Value fullIterations = arith::DivSIOp::create(b, numPartials, e.i64(stride));
+  SmallVector<Value> zeros(kRowsInFlight, e.f32(0.0));
+  auto loop = scf::ForOp::create(b, e.toIndex(e.i64(0)),
+                                 e.toIndex(fullIterations),
+                                 e.toIndex(e.i64(1)), zeros);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value base = e.addI(e.mulI(e.toI64(loop.getInductionVar()), e.i64(stride)),
+                        e.warp);
+    SmallVector<Value> parts, next;
+    for (int64_t k = 0; k < kRowsInFlight; ++k)
+      parts.push_back(load(e.addI(base, e.i64(k * warps))));
+    for (int64_t k = 0; k < kRowsInFlight; ++k)
+      next.push_back(e.add(loop.getRegionIterArgs()[k], parts[k]));
+    scf::YieldOp::create(b, next);
+  }
+  SmallVector<Value> sums(loop.getResults());
+  // The rows after the full iterations, at most one per accumulator.
+  Value tailBase = e.addI(e.mulI(fullIterations, e.i64(stride)), e.warp);
+  for (int64_t k = 0; k < kRowsInFlight; ++k) {
+    Value row = e.addI(tailBase, e.i64(k * warps));
+    Value present = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row,
+                                          numPartials);
+    auto ifOp = scf::IfOp::create(b, b.getF32Type(), present,
+                                  /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPointToStart(loop.getBody());
-      Value row = e.toI64(loop.getInductionVar());
-      Value part = e.loadScalar(
-          partials, e.addI(e.mulI(row, e.i64(layout.fullWidth)), d));
-      scf::YieldOp::create(b, ValueRange{e.add(loop.getRegionIterArgs()[0], part)});
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, ValueRange{e.add(sums[k], load(row))});
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, ValueRange{sums[k]});
     }
-    Value c = loop.getResult(0);
+    sums[k] = ifOp.getResult(0);
+  }
+  Value warpSum = sumTree(e, sums);
+  memref::StoreOp::create(b, warpSum, scratch,
+                          ValueRange{e.toIndex(e.tid)});
+  gpu::BarrierOp::create(b);
+  Value firstWarp = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.warp,
+                                          e.i64(0));
+  Value write = arith::AndIOp::create(b, firstWarp, inBounds);
+  e.emitIf(write, [&] {
+    Value c;
+    for (int64_t w = 0; w < warps; ++w) {
+      Value part = memref::LoadOp::create(
+          b, scratch,
+          ValueRange{e.toIndex(e.addI(e.lane, e.i64(w * kWarpSize)))});
+      c = c ? e.add(c, part) : part;
+    }
     auto loadParam = [&](Value base, Type type) -> Value {
-      Value v = LLVM::LoadOp::create(b, type, e.address(base, d, type),
+      Value v = LLVM::LoadOp::create(b, type, e.address(base, column, type),
                                      type.getIntOrFloatBitWidth() / 8);
       return type.isF32() ? v : arith::ExtFOp::create(b, b.getF32Type(), v);
     };
     auto storeParam = [&](Value base, Type type, Value v) {
       if (!type.isF32())
         v = arith::TruncFOp::create(b, type, v);
-      LLVM::StoreOp::create(b, v, e.address(base, d, type),
+      LLVM::StoreOp::create(b, v, e.address(base, column, type),
                             type.getIntOrFloatBitWidth() / 8);
     };
     storeParam(dqOut, gradQueryType, e.mul(loadParam(norm, layout.normType), c));
@@ -1788,7 +1845,7 @@ Type elementOf(Value value) {
 }
 
 struct AttnResLowerToGPUPass
-    : attnres::impl::AttnResLowerToGPUPassBase<AttnResLowerToGPUPass> {
+    : mlir::attnres::impl::AttnResLowerToGPUPassBase<AttnResLowerToGPUPass> {
   using AttnResLowerToGPUPassBase::AttnResLowerToGPUPassBase;
 
   void runOnOperation() override {

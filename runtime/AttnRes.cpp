@@ -10,6 +10,8 @@
 
 #include "runtime/AttnRes.h"
 
+#include "lowering/KernelABI.h"
+
 #include "runtime/CallChecks.h"
 #include "runtime/CudaDriver.h"
 #include "runtime/KernelCache.h"
@@ -665,8 +667,7 @@ void Runtime::backward(const void *gradH, const Sources &sources,
                                 normWeight, gradQuery, gradNormWeight};
     void *reduceParams[] = {&reduceArgs[0], &reduceArgs[1], &reduceArgs[2],
                             &reduceArgs[3], &reduceArgs[4], &numPartials};
-    unsigned blocks =
-        unsigned((width + kernel.reduceThreads - 1) / kernel.reduceThreads);
+    unsigned blocks = unsigned(reduceBlocks(width));
     impl->check(d.cuLaunchKernel(kernel.reduce, blocks, 1, 1,
                                  kernel.reduceThreads, 1, 1, 0, cuStream,
                                  reduceParams, nullptr),

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowering/KernelABI.h"
 #include "runtime/CudaDriver.h"
 #include "reference/Reference.h"
 
@@ -202,7 +203,7 @@ struct Run {
       return;
     int64_t numPartials = grid;
     int reduceThreads = spec.threads[1];
-    launch(module.functions[1], (spec.d + reduceThreads - 1) / reduceThreads,
+    launch(module.functions[1], int(attnres::reduceBlocks(spec.d)),
            reduceThreads, 0,
            {&partials->ptr, &q->ptr, &g->ptr, &dq->ptr, &dg->ptr, &numPartials},
            stream);
