@@ -7,7 +7,12 @@ the forward + backward of
   compile  - torch.compile of the PyTorch reference,
   eager    - the PyTorch reference,
 all in the same process, with CUDA events (median of the repetitions after
-warm-up). The backward is (forward + backward) - forward. The floor is the
+warm-up). Each call is captured in a CUDA graph and the graph's replays are
+timed (several calls per graph where a call is short), so the numbers are
+the device's time, not the host's time to issue a call from Python; the
+per-call times without a graph are recorded as <impl>_call_fwd_ms and
+<impl>_call_both_ms (--no-graphs times only those). The backward is
+(forward + backward) - forward. The floor is the
 bytes each pass must move, (N + 1) D E per token forward and (2N + 1) D E
 backward, over the device-to-device copy bandwidth measured at the start
 (bytes read + written). Prints a table and writes everything as JSON.
@@ -49,6 +54,25 @@ def time_ms(fn, reps, warmup=3):
     return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends))
 
 
+def graph_time_ms(fn, reps, calls):
+    """Median milliseconds of one call of `fn`, from the replays of a CUDA
+    graph holding `calls` calls (warmed up on a side stream first, as graph
+    capture requires)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    ms = time_ms(graph.replay, reps) / calls
+    del graph
+    return ms
+
+
 def copy_bandwidth_tbps(nbytes=1 << 30, reps=20):
     src = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda").uniform_()
     dst = torch.empty_like(src)
@@ -77,7 +101,7 @@ def relative_error(out, ref):
     return (torch.linalg.vector_norm(out - ref) / torch.linalg.vector_norm(ref)).item()
 
 
-def bench_shape(impls, n, m, d, dtype, budget_ms):
+def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
     """Times every impl on one shape; returns the row (None where an impl
     ran out of memory or failed, with the reason)."""
     torch.manual_seed(n * 100003 + d)
@@ -109,8 +133,14 @@ def bench_shape(impls, n, m, d, dtype, budget_ms):
             err = relative_error(h.detach()[:, :checked], ref)
             once = time_ms(both, 1, warmup=1)
             reps = max(3, min(50, int(budget_ms / max(once, 1e-3))))
-            f_ms = time_ms(fwd, reps)
-            b_ms = time_ms(both, reps)
+            f_ms = row[f"{name}_call_fwd_ms"] = time_ms(fwd, reps)
+            b_ms = row[f"{name}_call_both_ms"] = time_ms(both, reps)
+            if graphs:
+                # Short calls: enough of them per graph that its launch is
+                # a small part of a replay.
+                calls = max(1, min(10, int(2.0 / max(once, 1e-3))))
+                f_ms = graph_time_ms(fwd, reps, calls)
+                b_ms = graph_time_ms(both, reps, calls)
             row[f"{name}_fwd_ms"] = f_ms
             row[f"{name}_bwd_ms"] = max(b_ms - f_ms, 0.0)
             row[f"{name}_both_ms"] = b_ms
@@ -143,6 +173,8 @@ def main():
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--budget-ms", type=float, default=300.0,
                     help="timed milliseconds per impl and shape (sets the reps)")
+    ap.add_argument("--no-graphs", dest="graphs", action="store_false",
+                    help="time calls from Python only (host time included)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--time-limit", type=float, default=1e9,
                     help="stop starting new shapes after this many seconds")
@@ -156,7 +188,7 @@ def main():
     device = torch.cuda.get_device_name()
     print(f"device: {device}; copy bandwidth {copy:.3f} TB/s (read + write)")
     result = {"device": device, "copy_TBps": copy, "torch": torch.__version__,
-              "impls": list(impls), "rows": []}
+              "impls": list(impls), "graphs": args.graphs, "rows": []}
     start = time.perf_counter()
     head = (f"{'N':>3} {'D':>5} {'M':>6} {'dtype':>5} | {'floor':>6} "
             + " ".join(f"{k + ' fwd':>14}" for k in impls) + " | {:>6} ".format("floor")
@@ -174,7 +206,7 @@ def main():
                 row = {"N": n, "M": m, "D": d, "dtype": dname}
                 row["floor_fwd_ms"] = (n + 1) * d * esize * m / (copy * 1e12) * 1e3
                 row["floor_bwd_ms"] = (2 * n + 1) * d * esize * m / (copy * 1e12) * 1e3
-                row.update(bench_shape(impls, n, m, d, dtype, args.budget_ms))
+                row.update(bench_shape(impls, n, m, d, dtype, args.budget_ms, args.graphs))
                 for k in impls:
                     row[f"{k}_fwd_pct"] = pct(row["floor_fwd_ms"], row.get(f"{k}_fwd_ms"))
                     row[f"{k}_bwd_pct"] = pct(row["floor_bwd_ms"], row.get(f"{k}_bwd_ms"))

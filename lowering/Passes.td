@@ -81,9 +81,10 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
       - `smem` (backward): each thread copies its part of the tile into
         dynamic shared memory with cp.async (one read of V); the next
         token's rows are copied in as the current ones are consumed;
-      - `cluster` (backward, sm_90; not picked by `auto` yet): like `smem`
-        with D split over the CTAs of a thread-block cluster, the per-row
-        partial sums exchanged through distributed shared memory;
+      - `cluster` (backward, sm_90): like `smem` with D split over the CTAs
+        of a thread-block cluster, the per-row partial sums exchanged
+        through distributed shared memory (`auto` takes it where the tile
+        does not fit one CTA but fits a pair);
       - `streaming`: two passes over V (the second mostly from L2).
     `auto` picks per shape (see docs/PERFORMANCE.md).
   }];

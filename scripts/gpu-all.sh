@@ -6,10 +6,12 @@
 #   python  builds the Python module against the prebuilt core (.bundle-py/,
 #           scripts/python-bundle.sh) and runs pytest (scripts/gpu-python.sh)
 #   tune    attnres-tune (.bundle-t/, scripts/gpu-tune-bundle.sh) on the
-#           shapes in ATTNRES_TUNE_ARGS, merged into $OUT/tuning.json
+#           shapes in ATTNRES_TUNE_ARGS (sweeps separated by ';'), merged
+#           into $OUT/tuning.json
 #   bench   bench/bench_ops.py (ATTNRES_BENCH_ARGS) -> $OUT/ops.json
 #   train   bench/train_compare.py (ATTNRES_TRAIN_ARGS) -> $OUT/train.json
-# ATTNRES_TUNE_LIMIT and ATTNRES_BENCH_LIMIT cap those stages (seconds);
+# ATTNRES_TUNE_LIMIT (per sweep) and ATTNRES_BENCH_LIMIT cap those stages
+# (seconds);
 # ATTNRES_PYTHON_TESTS=0 only builds the module; ATTNRES_CHECK_TIME=0 skips
 # timing the cluster kernels. Pack everything here first
 # with scripts/gpu-pack.sh. Only a few files come back from such a machine,
@@ -58,11 +60,17 @@ for s in $stages; do
     t=$root/.bundle-t
     [ -e "$t/attnres-tune" ] || xz -dk "$t/attnres-tune.xz"
     chmod +x "$t/attnres-tune"
-    # shellcheck disable=SC2086
-    timeout "${ATTNRES_TUNE_LIMIT:-300}" "$t/attnres-tune" --tokens 16384 --db "$out/tuning.json" --json "$logs/tune.json" \
-      --plot "$out/tune.svg" ${ATTNRES_TUNE_ARGS:---sources 8 --width 4096 --dtype bf16 --direction all} \
-      > "$logs/tune.txt" 2> "$logs/tune-err.txt" || status=1
-    sed -n '/^summary/,$p' "$logs/tune.txt" | head -40
+    # Sweeps separated by ';' run one after another into one database.
+    i=0
+    IFS=';' read -ra sweeps <<< "${ATTNRES_TUNE_ARGS:---sources 8 --width 4096 --dtype bf16 --direction all}"
+    for sweep in "${sweeps[@]}"; do
+      i=$((i + 1))
+      # shellcheck disable=SC2086
+      timeout "${ATTNRES_TUNE_LIMIT:-300}" "$t/attnres-tune" --tokens 16384 --db "$out/tuning.json" \
+        --json "$logs/tune-$i.json" --plot "$out/tune-$i.svg" $sweep \
+        > "$logs/tune-$i.txt" 2> "$logs/tune-err-$i.txt" || status=1
+      sed -n '/^summary/,$p' "$logs/tune-$i.txt" | head -40
+    done
     ;;
   bench)
     stage bench

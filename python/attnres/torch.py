@@ -155,10 +155,12 @@ def _launch_backward(grad_h, sources, like, n, w_query, w_norm, alpha, rstd, eps
     tokens = like.numel() // width
     device = like.device
     grad_v = torch.empty((n,) + tuple(like.shape), dtype=like.dtype, device=device)
-    dq = torch.zeros(width, dtype=torch.float32, device=device)
-    dg = torch.zeros(width, dtype=torch.float32, device=device)
     if tokens == 0:
-        return grad_v, dq, dg
+        dq = torch.zeros(width, dtype=torch.float32, device=device)
+        return grad_v, dq, torch.zeros_like(dq)
+    # The reduce kernel writes every element of dq and dg: no memset.
+    dq = torch.empty(width, dtype=torch.float32, device=device)
+    dg = torch.empty(width, dtype=torch.float32, device=device)
     _check_stats(alpha, rstd, tokens, n, device)
     if not isinstance(grad_h, Tensor) or grad_h.device != device:
         where = grad_h.device if isinstance(grad_h, Tensor) else type(grad_h).__name__

@@ -1,5 +1,6 @@
 // RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s
-// RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152" -split-input-file | FileCheck %s --check-prefix=SMALL
+// RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152 cluster-limit=1" -split-input-file | FileCheck %s --check-prefix=SMALL
+// RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152" -split-input-file | FileCheck %s --check-prefix=PAIR
 
 // Shared-memory form (the backward default where the tile fits): an
 // external zero-length shared array for the tile, its size on the kernel
@@ -28,12 +29,19 @@
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.func @smem_reduce(
 
-// A chip with 48 KiB per CTA: the 72 KiB tile does not fit, the backward
-// streams instead (no dynamic shared memory).
+// A chip with 48 KiB per CTA and no clusters: the 72 KiB tile does not fit,
+// the backward streams instead (no dynamic shared memory).
 // SMALL-LABEL: gpu.func @smem(
 // SMALL-NOT: attnres.dynamic_shared_bytes
 // SMALL-NOT: nvvm.cp.async
 // SMALL: gpu.func @smem_reduce(
+
+// With clusters, a pair of CTAs holds it: 2048 columns each (9 rows x 64
+// threads x 4 vectors x 16 bytes after 64 bytes for the exchange).
+// PAIR-LABEL: gpu.func @smem(
+// PAIR-SAME: attnres.cluster_size = 2 : i64
+// PAIR-SAME: attnres.dynamic_shared_bytes = 36928 : i64
+// PAIR-SAME: nvvm.cluster_dim = array<i32: 2, 1, 1>
 func.func @smem(%dh: tensor<?x4096xbf16>, %v: tensor<8x?x4096xbf16>, %q: tensor<4096xf32>,
                %g: tensor<4096xf32>, %a: tensor<?x8xf32>, %r: tensor<?x8xf32>)
     -> (tensor<8x?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>) {
