@@ -54,22 +54,26 @@ def time_ms(fn, reps, warmup=3):
     return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends))
 
 
-def graph_time_ms(fn, reps, calls):
-    """Median milliseconds of one call of `fn`, from the replays of a CUDA
-    graph holding `calls` calls (warmed up on a side stream first, as graph
-    capture requires)."""
+def graph_time_ms(make_fn, leaves, reps, calls):
+    """Median milliseconds of one call, from the replays of a CUDA graph
+    holding `calls` calls of make_fn(*fresh leaves). Warm-up and capture run
+    on one side stream, and the leaves are re-made there: autograd records
+    a leaf's stream when its gradient node is first made, and a node from
+    the default stream makes the backward wait on that stream, which breaks
+    the capture."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
+        fn = make_fn(*(t.detach().requires_grad_(t.requires_grad) for t in leaves))
         for _ in range(3):
             fn()
-    torch.cuda.current_stream().wait_stream(side)
+    side.synchronize()
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, stream=side):
         for _ in range(calls):
             fn()
     ms = time_ms(graph.replay, reps) / calls
-    del graph
+    del graph, fn
     return ms
 
 
@@ -119,12 +123,16 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
     row = {}
     for name, fn in impls.items():
         try:
-            def fwd():
-                return fn(V, q, g, eps)
+            def make_fwd(V, q, g, fn=fn):
+                return lambda: fn(V, q, g, eps)
 
-            def both():
-                h = fn(V, q, g, eps)
-                torch.autograd.grad(h, (V, q, g), dh)
+            def make_both(V, q, g, fn=fn):
+                def both():
+                    h = fn(V, q, g, eps)
+                    torch.autograd.grad(h, (V, q, g), dh)
+                return both
+
+            fwd, both = make_fwd(V, q, g), make_both(V, q, g)
 
             first = time.perf_counter()
             h = fwd()  # compiles / autotunes outside the timed runs
@@ -139,8 +147,8 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
                 # Short calls: enough of them per graph that its launch is
                 # a small part of a replay.
                 calls = max(1, min(10, int(2.0 / max(once, 1e-3))))
-                f_ms = graph_time_ms(fwd, reps, calls)
-                b_ms = graph_time_ms(both, reps, calls)
+                f_ms = graph_time_ms(make_fwd, (V, q, g), reps, calls)
+                b_ms = graph_time_ms(make_both, (V, q, g), reps, calls)
             row[f"{name}_fwd_ms"] = f_ms
             row[f"{name}_bwd_ms"] = max(b_ms - f_ms, 0.0)
             row[f"{name}_both_ms"] = b_ms

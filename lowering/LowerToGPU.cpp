@@ -221,6 +221,45 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     }
     return std::nullopt;
   };
+  auto withThreads = [](TileLayout l, int64_t threads) {
+    int64_t vectors = l.width / l.vectorElems;
+    l.threads = threads;
+    l.chunks = llvm::divideCeil(vectors, threads);
+    l.fullChunks = vectors / threads;
+    return l;
+  };
+  // Threads for a tile in shared memory (smem, cluster): each CTA works on
+  // one token at a time, so what counts is the CTAs an SM holds (tokens in
+  // flight), then warps. Of 64, 128 and 256 threads, the count with the most
+  // resident CTAs, ties to the larger, skipping counts that leave more than
+  // half of the last vector round idle or give a thread more lanes per row
+  // than ptxas kept without spilling on sm_80 and sm_90a (32 for f32, 48-56
+  // for 16-bit types, whose dh stays packed). Registers: ~40 + 5.5 per lane
+  // a thread owns (c and dh), as ptxas allocated them on sm_90a; measured on
+  // the H100 within 2-6 points of the best thread count at every target
+  // shape (docs/PERFORMANCE.md, v4).
+  auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
+    int64_t vectors = l.width / l.vectorElems;
+    int64_t maxLanes = elemBytes == 4 ? 32 : l.numSources <= 2 ? 56 : 48;
+    std::optional<int64_t> best;
+    int64_t bestCtas = 0;
+    for (int64_t t : {64, 128, 256}) {
+      TileLayout c = withThreads(l, t);
+      if (t > 64 && c.chunks * t - vectors > t / 2)
+        continue;
+      if (c.lanes() > maxLanes || !smemFits(c))
+        continue;
+      int64_t regs = std::min<int64_t>(40 + c.lanes() * 11 / 2, 248);
+      int64_t bytes = (l.numSources + 1) * c.paddedRowBytes() + 1024;
+      int64_t ctas = std::min<int64_t>({int64_t(65536 / (llvm::alignTo(regs, 8) * t)), 2048 / t,
+                               (sharedLimit + 1024) / bytes});
+      if (ctas >= bestCtas) {
+        best = t;
+        bestCtas = ctas;
+      }
+    }
+    return best;
+  };
   Form form;
   if (formOption == "resident" || (formOption == "auto" && resident == "on")) {
     form = Form::Resident;
@@ -257,11 +296,11 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   }
   if (backward && formOption == "auto") {
     // One read of V from shared memory where the tile fits a CTA. At N = 2
-    // and D <= 5120 the resident form measured as fast or faster on the
-    // H100 (80-86% vs 68-80%: the smem form's ~200 registers leave few warps
-    // per SM on such small tiles).
+    // and D <= 4096 the resident form measured faster on the H100 (87-88%
+    // against 80-85% for smem); at D = 5120 smem with 128 threads was
+    // (86% against 70%).
     bool residentFirst = resident == "auto" && residentFits &&
-                         layout.numSources <= 2 && layout.width <= 5120;
+                         layout.numSources <= 2 && layout.width <= 4096;
     // Where it does not fit, a pair of CTAs of one cluster holds it (sm_90):
     // measured 81-90% against ~55% for streaming, which reads V twice.
     // Larger clusters measured slower than streaming, so not past two.
@@ -297,9 +336,23 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                 "D divisible into whole vectors per CTA",
              failure();
     layout = *slice;
+    if (threadsOption == 0) {
+      if (std::optional<int64_t> threads = sharedTileThreads(layout))
+        layout = withThreads(layout, *threads);
+    }
     // The exchange area for the per-row partial sums precedes the tile.
     layout.tileBytes = llvm::alignTo(2 * layout.numSources * 4, 16) +
                        (layout.numSources + 1) * layout.paddedRowBytes();
+  }
+  if (threadsOption == 0 && form == Form::Smem) {
+    if (std::optional<int64_t> threads = sharedTileThreads(layout))
+      layout = withThreads(layout, *threads);
+  }
+  if (threadsOption == 0 && form == Form::Streaming &&
+      layout.width / layout.vectorElems >= 128) {
+    // Measured on the H100: 128 threads streamed 2-12 points faster than
+    // 256 at N >= 16 and within 1-7 points at smaller N.
+    layout = withThreads(layout, 128);
   }
   layout.form = form;
   layout.resident = form == Form::Resident;
@@ -324,11 +377,17 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
            rows *= 2) {
         int64_t regs = 40 + 2 * lanes + rows * (2 * lanes + packed);
-        // Measured: with two 16-byte vectors per thread and row, ptxas fits
-        // two rows into 128 registers (448-512 threads) without spilling,
-        // and those shapes ran 7-9 points faster than with one row.
-        if (regs > cap && rows == 2 && layout.chunks <= 2 &&
-            layout.vectorElems * elemBytes == 16)
+        // Measured with up to two 16-byte vectors of 16-bit elements per
+        // thread and row: ptxas allocated at most 104, 148 and 168
+        // registers for 1, 2 and 4 rows (the model says 232 for 4), and
+        // fits two rows into 128 registers (448-512 threads) without
+        // spilling; those shapes ran 7-9 (two rows) and 8-16 (four rows at
+        // 320 threads) points faster than with fewer rows.
+        bool twoWideVectors =
+            layout.chunks <= 2 && layout.vectorElems * elemBytes == 16;
+        if (twoWideVectors && elemBytes == 2 && rows <= 4)
+          regs = std::min<int64_t>(regs, rows == 1 ? 104 : rows == 2 ? 148 : 168);
+        if (regs > cap && rows == 2 && twoWideVectors)
           regs = cap;
         if (regs > cap && rows > 1)
           break;

@@ -3,8 +3,8 @@
 // RUN: not attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster-limit=1" 2>&1 | FileCheck %s --check-prefix=NOCLUSTER
 
 // Cluster form (backward, asked for): N = 32, D = 8192 bf16 is 528 KiB with
-// dh, so four CTAs of a cluster each keep a 2048-column slice (33 rows x 64
-// threads x 4 vectors x 16 bytes, after 256 bytes for the exchange). The
+// dh, so four CTAs of a cluster each keep a 2048-column slice (33 rows x 256
+// threads x 1 vector x 16 bytes, after 256 bytes for the exchange). The
 // cluster shape is a kernel attribute (.reqnctapercluster), tokens go to
 // clusters, and the per-row partial sums are summed in rank order from every
 // CTA's exchange area between two cluster barriers.
@@ -12,7 +12,7 @@
 // CHECK: gpu.func @cluster(
 // CHECK-SAME: attnres.cluster_size = 4 : i64
 // CHECK-SAME: attnres.dynamic_shared_bytes = 135424 : i64
-// CHECK-SAME: known_block_size = array<i32: 64, 1, 1>
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK-SAME: nvvm.cluster_dim = array<i32: 4, 1, 1>
 // CHECK: nvvm.read.ptx.sreg.clusterid.x
 // CHECK: nvvm.read.ptx.sreg.nclusterid.x

@@ -4,14 +4,14 @@
 
 // Shared-memory form (the backward default where the tile fits): an
 // external zero-length shared array for the tile, its size on the kernel
-// (9 rows x 128 threads x 4 vectors x 16 bytes: dh and the 8 sources), the
+// (9 rows x 256 threads x 2 vectors x 16 bytes: dh and the 8 sources), the
 // first token copied with cp.async before the token loop, one commit group
 // per row, pass 1 waits row by row, pass 2 refills each consumed row.
 // CHECK-LABEL: gpu.module @smem
 // CHECK: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK: gpu.func @smem(
 // CHECK-SAME: attnres.dynamic_shared_bytes = 73728 : i64
-// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK: llvm.mlir.addressof @attnres_tile : !llvm.ptr<3>
 // CHECK: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg : !llvm.ptr<3>, !llvm.ptr<1>
 // CHECK: nvvm.cp.async.commit.group
@@ -36,8 +36,8 @@
 // SMALL-NOT: nvvm.cp.async
 // SMALL: gpu.func @smem_reduce(
 
-// With clusters, a pair of CTAs holds it: 2048 columns each (9 rows x 64
-// threads x 4 vectors x 16 bytes after 64 bytes for the exchange).
+// With clusters, a pair of CTAs holds it: 2048 columns each (9 rows x 256
+// threads x 1 vector x 16 bytes after 64 bytes for the exchange).
 // PAIR-LABEL: gpu.func @smem(
 // PAIR-SAME: attnres.cluster_size = 2 : i64
 // PAIR-SAME: attnres.dynamic_shared_bytes = 36928 : i64
