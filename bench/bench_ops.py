@@ -15,7 +15,9 @@ per-call times without a graph are recorded as <impl>_call_fwd_ms and
 (forward + backward) - forward. The floor is the
 bytes each pass must move, (N + 1) D E per token forward and (2N + 1) D E
 backward, over the device-to-device copy bandwidth measured at the start
-(bytes read + written). Prints a table and writes everything as JSON.
+(bytes read + written). h and dV of the first 512 tokens are compared with a
+float64 reference (<impl>_h_rel_err, <impl>_dV_rel_err: relative L2 error).
+Prints a table and writes everything as JSON.
 
     python bench/bench_ops.py --json bench/results/ops-h100.json
 """
@@ -116,10 +118,12 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
     dh = torch.randn(b, t, d, device="cuda", dtype=dtype)
     eps = 1e-6
     checked = min(t, 512)  # tokens checked against float64 (memory)
-    with torch.no_grad():
-        from attnres.torch import attn_res_reference
-        ref = attn_res_reference(V.detach()[:, :, :checked].double(), q.detach().double(),
-                                 g.detach().double(), eps)
+    from attnres.torch import attn_res_reference
+    V64 = V.detach()[:, :, :checked].double().requires_grad_()
+    ref = attn_res_reference(V64, q.detach().double(), g.detach().double(), eps)
+    (dv_ref,) = torch.autograd.grad(ref, V64, dh[:, :checked].double())
+    ref = ref.detach()
+    del V64
     row = {}
     for name, fn in impls.items():
         try:
@@ -136,9 +140,11 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
 
             first = time.perf_counter()
             h = fwd()  # compiles / autotunes outside the timed runs
-            both()
+            (dv,) = torch.autograd.grad(h, V, dh)
             torch.cuda.synchronize()
             err = relative_error(h.detach()[:, :checked], ref)
+            dv_err = relative_error(dv[:, :, :checked], dv_ref)
+            del h, dv
             once = time_ms(both, 1, warmup=1)
             reps = max(3, min(50, int(budget_ms / max(once, 1e-3))))
             f_ms = row[f"{name}_call_fwd_ms"] = time_ms(fwd, reps)
@@ -153,6 +159,7 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
             row[f"{name}_bwd_ms"] = max(b_ms - f_ms, 0.0)
             row[f"{name}_both_ms"] = b_ms
             row[f"{name}_h_rel_err"] = err
+            row[f"{name}_dV_rel_err"] = dv_err
             row[f"{name}_setup_s"] = time.perf_counter() - first
         except torch.OutOfMemoryError:
             row[f"{name}_fwd_ms"] = row[f"{name}_bwd_ms"] = None
@@ -161,7 +168,7 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
             row[f"{name}_fwd_ms"] = row[f"{name}_bwd_ms"] = None
             row[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:300]
         torch.cuda.empty_cache()
-    del V, q, g, dh, ref
+    del V, q, g, dh, ref, dv_ref
     torch.cuda.empty_cache()
     return row
 
@@ -251,6 +258,12 @@ def summary(result):
             if vals:
                 print(f"  {k:>8} {which:>4}: {min(vals):5.1f} / "
                       f"{statistics.median(vals):5.1f} / {max(vals):5.1f}  ({len(vals)} shapes)")
+    print("relative L2 error against float64 on the first tokens: max over shapes")
+    for k in result["impls"]:
+        for out in ("h", "dV"):
+            errs = [r[f"{k}_{out}_rel_err"] for r in result["rows"] if f"{k}_{out}_rel_err" in r]
+            if errs:
+                print(f"  {k:>8} {out:>3}: {max(errs):.2e}")
     if "attnres" in result["impls"] and "triton" in result["impls"]:
         for which in ("fwd", "bwd"):
             ratios = [r[f"triton_{which}_ms"] / r[f"attnres_{which}_ms"] for r in result["rows"]

@@ -233,14 +233,16 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // flight), then warps. Of 64, 128 and 256 threads, the count with the most
   // resident CTAs, ties to the larger, skipping counts that leave more than
   // half of the last vector round idle or give a thread more lanes per row
-  // than ptxas kept without spilling on sm_80 and sm_90a (32 for f32, 48-56
-  // for 16-bit types, whose dh stays packed). Registers: ~40 + 5.5 per lane
+  // than it keeps without spilling (48 past two sources). Registers: ~40 + 5.5 per lane
   // a thread owns (c and dh), as ptxas allocated them on sm_90a; measured on
   // the H100 within 2-6 points of the best thread count at every target
   // shape (docs/PERFORMANCE.md, v4).
+  // Lanes per thread and row that ptxas kept without spilling on sm_80 and
+  // sm_90a in the backward (16-bit types keep dh packed).
+  const int64_t maxSharedTileLanes = elemBytes == 4 ? 32 : 56;
   auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
     int64_t vectors = l.width / l.vectorElems;
-    int64_t maxLanes = elemBytes == 4 ? 32 : l.numSources <= 2 ? 56 : 48;
+    int64_t maxLanes = std::min<int64_t>(maxSharedTileLanes, l.numSources <= 2 ? 56 : 48);
     std::optional<int64_t> best;
     int64_t bestCtas = 0;
     for (int64_t t : {64, 128, 256}) {
@@ -351,8 +353,11 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   if (threadsOption == 0 && form == Form::Streaming &&
       layout.width / layout.vectorElems >= 128) {
     // Measured on the H100: 128 threads streamed 2-12 points faster than
-    // 256 at N >= 16 and within 1-7 points at smaller N.
-    layout = withThreads(layout, 128);
+    // 256 at N >= 16 and within 1-7 points at smaller N, up to the lanes a
+    // thread keeps without spilling (64 bf16 lanes at D = 8192 spilled).
+    TileLayout narrow = withThreads(layout, 128);
+    if (narrow.lanes() <= maxSharedTileLanes)
+      layout = narrow;
   }
   layout.form = form;
   layout.resident = form == Form::Resident;
