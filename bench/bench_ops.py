@@ -111,6 +111,9 @@ def bench_shape(impls, n, m, d, dtype, budget_ms, graphs):
     """Times every impl on one shape; returns the row (None where an impl
     ran out of memory or failed, with the reason)."""
     torch.manual_seed(n * 100003 + d)
+    # Each shape compiles afresh: past torch.compile's recompile limit (8
+    # shapes) a compiled function silently runs eagerly.
+    torch._dynamo.reset()
     b, t = 1, m
     V = torch.randn(n, b, t, d, device="cuda", dtype=dtype).requires_grad_()
     q = (0.5 * torch.randn(d, device="cuda")).requires_grad_()
