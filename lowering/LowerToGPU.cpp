@@ -883,6 +883,18 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   finishKernel(b);
 }
 
+/// Ends a backward kernel whose CTAs walk tokens with a grid stride: this
+/// CTA's row of partial sums of c goes to row blockIdx.x of the partials,
+/// which the reduce kernel sums in order.
+void storePartialsAndFinish(KernelEmitter &e, const BackwardArgs &args,
+                            ArrayRef<Value> c) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  storeRow(e, args.partialsOut, e.mulI(block, e.i64(e.layout.width)),
+           b.getF32Type(), c);
+  finishKernel(b);
+}
+
 void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                   StringRef name, const TileLayout &layout) {
   KernelEmitter e(b, layout);
@@ -939,11 +951,7 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         }
         return next;
       });
-  // This CTA's row of partial sums of c.
-  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  storeRow(e, args.partialsOut, e.mulI(block, e.i64(layout.width)),
-           b.getF32Type(), c);
-  finishKernel(b);
+  storePartialsAndFinish(e, args, c);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1513,10 +1521,7 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           return next;
         });
       });
-  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  storeRow(e, args.partialsOut, e.mulI(block, e.i64(layout.width)),
-           b.getF32Type(), c);
-  finishKernel(b);
+  storePartialsAndFinish(e, args, c);
 }
 
 //===----------------------------------------------------------------------===//
