@@ -168,15 +168,18 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   while (shape.width % layout.vectorElems != 0)
     layout.vectorElems /= 2;
   int64_t vectors = shape.width / layout.vectorElems;
-  if (threadsOption != 0) {
-    layout.threads = threadsOption;
-  } else {
-    int64_t wanted = llvm::divideCeil(vectors, 2);
-    layout.threads = std::clamp<int64_t>(
-        llvm::alignTo(wanted, kWarpSize), kWarpSize, 512);
-  }
-  layout.chunks = llvm::divideCeil(vectors, layout.threads);
-  layout.fullChunks = vectors / layout.threads;
+  // A layout with `threads` threads, each taking every threads-th vector.
+  auto withThreads = [](TileLayout l, int64_t threads) {
+    int64_t lVectors = l.width / l.vectorElems;
+    l.threads = threads;
+    l.chunks = llvm::divideCeil(lVectors, threads);
+    l.fullChunks = lVectors / threads;
+    return l;
+  };
+  // The resident mapping: two vectors per thread, whole warps, up to 512.
+  const int64_t residentThreads = std::clamp<int64_t>(
+      llvm::alignTo(llvm::divideCeil(vectors, 2), kWarpSize), kWarpSize, 512);
+  layout = withThreads(layout, threadsOption ? threadsOption : residentThreads);
   // The resident form keeps, per thread, the f32 tile (N rows of its lanes),
   // w, (backward) dh and the c accumulators, and 2N partial sums. Use it
   // while that fits the registers a thread of this CTA size can have.
@@ -205,44 +208,37 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       if (shape.width % (k * layout.vectorElems) != 0)
         continue;
       slice.width = shape.width / k;
-      int64_t sliceVectors = slice.width / slice.vectorElems;
       if (threadsOption == 0) {
+        int64_t sliceVectors = slice.width / slice.vectorElems;
         int64_t threads =
             llvm::alignTo(llvm::divideCeil(sliceVectors, 4), kWarpSize);
         if (threads > 4 * kWarpSize)
           threads = llvm::alignTo(threads, 4 * kWarpSize);
         slice.threads = std::min<int64_t>(threads, 512);
       }
-      slice.chunks = llvm::divideCeil(sliceVectors, slice.threads);
-      slice.fullChunks = sliceVectors / slice.threads;
+      slice = withThreads(slice, slice.threads);
       slice.clusterSize = k;
       if (smemFits(slice))
         return slice;
     }
     return std::nullopt;
   };
-  auto withThreads = [](TileLayout l, int64_t threads) {
-    int64_t vectors = l.width / l.vectorElems;
-    l.threads = threads;
-    l.chunks = llvm::divideCeil(vectors, threads);
-    l.fullChunks = vectors / threads;
-    return l;
-  };
+  // Lanes per thread and row that ptxas kept without spilling on sm_80 and
+  // sm_90a in the backward (16-bit types keep dh packed).
+  const int64_t maxSharedTileLanes = elemBytes == 4 ? 32 : 56;
   // Threads for a tile in shared memory (smem, cluster): each CTA works on
   // one token at a time, so what counts is the CTAs an SM holds (tokens in
   // flight), then warps. Of 64, 128 and 256 threads, the count with the most
   // resident CTAs, ties to the larger, skipping counts that leave more than
   // half of the last vector round idle or give a thread more lanes per row
-  // than it keeps without spilling (48 past two sources). Registers: ~40 + 5.5 per lane
-  // a thread owns (c and dh), as ptxas allocated them on sm_90a; measured on
-  // the H100 within 2-6 points of the best thread count at every target
-  // shape (docs/PERFORMANCE.md, v4).
-  // Lanes per thread and row that ptxas kept without spilling on sm_80 and
-  // sm_90a in the backward (16-bit types keep dh packed).
-  const int64_t maxSharedTileLanes = elemBytes == 4 ? 32 : 56;
+  // than it keeps without spilling (48 past two sources). Registers: ~40 +
+  // 5.5 per lane a thread owns (c and dh), as ptxas allocated them on
+  // sm_90a; measured on the H100 within 2-6 points of the best thread count
+  // at every target shape (docs/PERFORMANCE.md, v4).
   auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
     int64_t vectors = l.width / l.vectorElems;
-    int64_t maxLanes = std::min<int64_t>(maxSharedTileLanes, l.numSources <= 2 ? 56 : 48);
+    int64_t maxLanes =
+        std::min<int64_t>(maxSharedTileLanes, l.numSources <= 2 ? 56 : 48);
     std::optional<int64_t> best;
     int64_t bestCtas = 0;
     for (int64_t t : {64, 128, 256}) {
@@ -253,8 +249,9 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
         continue;
       int64_t regs = std::min<int64_t>(40 + c.lanes() * 11 / 2, 248);
       int64_t bytes = (l.numSources + 1) * c.paddedRowBytes() + 1024;
-      int64_t ctas = std::min<int64_t>({int64_t(65536 / (llvm::alignTo(regs, 8) * t)), 2048 / t,
-                               (sharedLimit + 1024) / bytes});
+      int64_t ctas = std::min<int64_t>(
+          {int64_t(65536 / (llvm::alignTo(regs, 8) * t)), 2048 / t,
+           (sharedLimit + 1024) / bytes});
       if (ctas >= bestCtas) {
         best = t;
         bestCtas = ctas;
@@ -311,14 +308,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
            : clusterLimit >= 2 && clusterLayout(2, 2) ? Form::Cluster
            : resident == "auto" && residentFits       ? Form::Resident
                                                       : Form::Streaming;
-    if (form == Form::Resident && threadsOption == 0) {
-      // Back to the resident thread mapping.
-      int64_t wanted = llvm::divideCeil(vectors, 2);
-      layout.threads = std::clamp<int64_t>(llvm::alignTo(wanted, kWarpSize),
-                                           kWarpSize, 512);
-      layout.chunks = llvm::divideCeil(vectors, layout.threads);
-      layout.fullChunks = vectors / layout.threads;
-    }
+    if (form == Form::Resident && threadsOption == 0)
+      layout = withThreads(layout, residentThreads);
   }
   if (form == Form::Smem && !smemFits(layout))
     return op->emitError() << "form = smem: the tile (" << layout.numSources + 1
@@ -338,15 +329,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                 "D divisible into whole vectors per CTA",
              failure();
     layout = *slice;
-    if (threadsOption == 0) {
-      if (std::optional<int64_t> threads = sharedTileThreads(layout))
-        layout = withThreads(layout, *threads);
-    }
-    // The exchange area for the per-row partial sums precedes the tile.
-    layout.tileBytes = llvm::alignTo(2 * layout.numSources * 4, 16) +
-                       (layout.numSources + 1) * layout.paddedRowBytes();
   }
-  if (threadsOption == 0 && form == Form::Smem) {
+  if (threadsOption == 0 && (form == Form::Smem || form == Form::Cluster)) {
     if (std::optional<int64_t> threads = sharedTileThreads(layout))
       layout = withThreads(layout, *threads);
   }
@@ -361,8 +345,10 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   }
   layout.form = form;
   layout.resident = form == Form::Resident;
-  if (form == Form::Smem)
+  if (form == Form::Smem || form == Form::Cluster)
     layout.tileBytes = (layout.numSources + 1) * layout.paddedRowBytes();
+  if (form == Form::Cluster) // the exchange area for per-row partial sums
+    layout.tileBytes += llvm::alignTo(2 * layout.numSources * 4, 16);
   if (form == Form::Online) {
     // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192): about
     // 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32 lanes and
