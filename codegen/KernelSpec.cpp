@@ -80,6 +80,9 @@ std::string validate(const KernelSpec &spec) {
           << spec.tuning.form << "'";
   else if (spec.tuning.rows < 0 || spec.tuning.rows > 16)
     error << "rows must be 0 (auto) or in [1, 16], got " << spec.tuning.rows;
+  else if (spec.tuning.stages < 0 || spec.tuning.stages > 16)
+    error << "stages must be 0 (auto) or in [1, 16], got "
+          << spec.tuning.stages;
   else if (spec.tuning.cluster != 0 && spec.tuning.cluster != 2 &&
            spec.tuning.cluster != 4 && spec.tuning.cluster != 8)
     error << "cluster must be 0 (auto), 2, 4 or 8, got "
@@ -138,6 +141,7 @@ std::string fingerprint(const KernelSpec &spec) {
        << ";vector-bytes=" << spec.tuning.vectorBytes
        << ";resident=" << spec.tuning.resident
        << ";form=" << spec.tuning.form << ";rows=" << spec.tuning.rows
+       << ";stages=" << spec.tuning.stages
        << ";cluster=" << spec.tuning.cluster;
   return text.str();
 }

@@ -144,6 +144,7 @@ std::optional<CompiledKernel> compile(const KernelSpec &spec,
   options.resident = spec.tuning.resident;
   options.form = spec.tuning.form;
   options.rows = spec.tuning.rows;
+  options.stages = spec.tuning.stages;
   options.cluster = spec.tuning.cluster;
 
   PassManager toKernels(&context);
@@ -324,6 +325,7 @@ std::string toJSON(const CompiledKernel &kernel) {
       {"resident", spec.tuning.resident},
       {"form", spec.tuning.form},
       {"rows", spec.tuning.rows},
+      {"stages", spec.tuning.stages},
       {"cluster", spec.tuning.cluster},
       {"fingerprint", fingerprint(spec)},
       {"entries", std::move(entries)},

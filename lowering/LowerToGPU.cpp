@@ -68,6 +68,7 @@ struct TileLayout {
   bool resident;
   Form form;
   int64_t groupRows = 1;   // online form: rows per group
+  int64_t stages = 1;      // online form: ring slots (1: next group in registers)
   int64_t tileBytes = 0;   // smem form: dynamic shared memory (N + 1 rows)
   int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
   int64_t fullWidth = 0;   // D (width is the slice of one CTA)
@@ -82,6 +83,15 @@ struct TileLayout {
   int64_t paddedRowBytes() const {
     return threads * chunks * vectorElems * elementBytes();
   }
+};
+
+/// Shared-memory layout of the online kernel (f32 words).
+struct OnlineScratch {
+  int64_t numSources, numWarps, rows;
+  int64_t partials(int64_t parity) const { return parity * numWarps * 2 * rows; }
+  int64_t scores() const { return 2 * numWarps * 2 * rows; }
+  int64_t rstds() const { return scores() + numSources; }
+  int64_t size() const { return rstds() + numSources; }
 };
 
 /// Registers per thread that still let one CTA of `threads` launch: the
@@ -99,7 +109,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                    Type normType, int64_t threadsOption,
                                    int64_t vectorBytes, StringRef resident,
                                    StringRef formOption, int64_t rowsOption,
-                                   int64_t sharedLimit, int64_t clusterOption,
+                                   int64_t stagesOption, int64_t sharedLimit,
+                                   int64_t clusterOption,
                                    int64_t clusterLimit) {
   const bool backward = isa<BackwardOp>(op);
   ProblemShape shape = getProblemShape(values);
@@ -154,6 +165,10 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   if (rowsOption < 0 || rowsOption > 16)
     return op->emitError() << "rows must be 0 (auto) or in [1, 16], got "
                            << rowsOption,
+           failure();
+  if (stagesOption < 0 || stagesOption > 16)
+    return op->emitError() << "stages must be 0 (auto) or in [1, 16], got "
+                           << stagesOption,
            failure();
 
   TileLayout layout;
@@ -350,11 +365,34 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   if (form == Form::Cluster) // the exchange area for per-row partial sums
     layout.tileBytes += llvm::alignTo(2 * layout.numSources * 4, 16);
   if (form == Form::Online) {
-    // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192): about
-    // 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32 lanes and
-    // `packed` registers of one row as loaded: the current group widened and
-    // the next group in flight. Pick the rows that keep the most bytes in
-    // flight per SM (CTAs per SM x rows), the larger on ties.
+    // A ring of `stages` slots of `rows` rows next to the static scratch.
+    auto ringFits = [&](const TileLayout &l, int64_t stages, int64_t rows) {
+      int64_t staticBytes =
+          OnlineScratch{l.numSources, l.numWarps(), rows}.size() * 4 +
+          l.numSources * 8 + 64;
+      return l.vectorElems * elemBytes >= 4 &&
+             stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
+    };
+    // Measured on the H200 (bf16 and f32, N = 2 and 4, D 2048-8192): with
+    // the ring, four or more vectors per thread and row ran 5-25 points
+    // faster than two (more, smaller CTAs per SM, fewer warps to
+    // synchronize per group); two rows a group beat one and four (while a
+    // thread holds at most 48 lanes); two or three slots beat deeper rings (past ~100 KB a CTA the CTAs per SM
+    // drop). So: the power of two under a quarter of the vectors (32-256
+    // threads), two rows, three slots while a CTA's ring stays under
+    // 112 KB.
+    constexpr int64_t kRingBytesPerCta = 112 * 1024;
+    TileLayout ringLayout = layout;
+    if (threadsOption == 0)
+      ringLayout = withThreads(
+          layout, std::clamp<int64_t>(llvm::bit_floor(uint64_t(vectors / 4)),
+                                      kWarpSize, 8 * kWarpSize));
+    // The ring unless asked for registers (stages = 1) or two slots of one
+    // row do not fit.
+    const bool ring = stagesOption >= 2 ||
+                      (stagesOption == 0 && ringFits(ringLayout, 2, 1));
+    if (ring)
+      layout = ringLayout;
     int64_t lanes = layout.lanes();
     int64_t packed =
         layout.chunks * std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
@@ -362,7 +400,20 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
     if (rowsOption != 0) {
       layout.groupRows = rowsOption;
+    } else if (ring) {
+      // Two rows of 56 bf16 lanes (D = 7168, N = 4) spilled.
+      layout.groupRows = lanes <= 48 && ringFits(layout, 2, 2) &&
+                                 2 * 2 * layout.paddedRowBytes() <=
+                                     kRingBytesPerCta
+                             ? 2
+                             : 1;
     } else {
+      // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192):
+      // about 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32
+      // lanes and `packed` registers of one row as loaded: the current group
+      // widened and the next group in flight. Pick the rows that keep the
+      // most bytes in flight per SM (CTAs per SM x rows), the larger on
+      // ties.
       layout.groupRows = 1;
       int64_t best = 0;
       for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
@@ -391,6 +442,29 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       }
     }
     layout.groupRows = std::min(layout.groupRows, layout.numSources);
+    layout.stages = stagesOption;
+    if (!ring)
+      layout.stages = 1;
+    else if (stagesOption == 0)
+      layout.stages =
+          ringFits(layout, 3, layout.groupRows) &&
+                  3 * layout.groupRows * layout.paddedRowBytes() <=
+                      kRingBytesPerCta
+              ? 3
+              : 2;
+    if (ring) {
+      layout.tileBytes =
+          layout.stages * layout.groupRows * layout.paddedRowBytes();
+      if (!ringFits(layout, layout.stages, layout.groupRows))
+        return op->emitError()
+                   << "stages = " << layout.stages << ": the ring ("
+                   << layout.stages << " x " << layout.groupRows
+                   << " rows of " << layout.paddedRowBytes()
+                   << " bytes) does not fit " << sharedLimit
+                   << " bytes of shared memory, or vectors are narrower "
+                      "than 4 bytes",
+               failure();
+    }
   }
   return layout;
 }
@@ -1225,13 +1299,98 @@ SmallVector<Value> widenRow(KernelEmitter &e, ArrayRef<Value> raw) {
   return lanes;
 }
 
-/// Shared-memory layout of the online kernel (f32 words).
-struct OnlineScratch {
-  int64_t numSources, numWarps, rows;
-  int64_t partials(int64_t parity) const { return parity * numWarps * 2 * rows; }
-  int64_t scores() const { return 2 * numWarps * 2 * rows; }
-  int64_t rstds() const { return scores() + numSources; }
-  int64_t size() const { return rstds() + numSources; }
+/// Copies rows into dynamic shared memory with cp.async, each thread its own
+/// vectors: a thread reads back only what it copied, so no barrier guards a
+/// tile row between its copy and its use (the smem backward's tile, the
+/// online forward's ring).
+class TileCopier {
+public:
+  /// `symbol` names the module's dynamic shared memory (declareTile()).
+  TileCopier(KernelEmitter &e, StringRef symbol, int64_t offsetBytes = 0)
+      : e(e), b(e.b), offsetBytes(offsetBytes) {
+    tile = LLVM::AddressOfOp::create(
+        b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
+        symbol);
+    vecBytes = e.layout.vectorElems * e.layout.elementBytes();
+  }
+
+  /// Declares the dynamic shared memory of `module` as an external
+  /// zero-length shared array (PTX `.extern .shared .b8 name[]`). Not
+  /// gpu.dynamic_shared_memory: its internal-linkage global is demoted by
+  /// NVPTX to a one-byte static variable.
+  static StringRef declareTile(ImplicitLocOpBuilder &b,
+                               gpu::GPUModuleOp module) {
+    static constexpr llvm::StringLiteral name = "attnres_tile";
+    if (!module.lookupSymbol(name)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      LLVM::GlobalOp::create(
+          b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+          LLVM::Linkage::External, name, Attribute(), /*alignment=*/16,
+          /*addrSpace=*/3);
+    }
+    return name;
+  }
+
+  /// This thread's slot of chunk k of tile row `row`: consecutive threads
+  /// use consecutive vectors (no bank conflicts).
+  Value slot(Value row, int64_t k) {
+    const TileLayout &l = e.layout;
+    Value index = e.addI(
+        e.mulI(e.addI(e.mulI(row, e.i64(l.chunks)), e.i64(k)), e.i64(l.threads)),
+        e.tid);
+    return LLVM::GEPOp::create(
+        b, tile.getType(), b.getI8Type(), tile,
+        ValueRange{e.addI(e.mulI(index, e.i64(vecBytes)), e.i64(offsetBytes))});
+  }
+
+  /// Starts copying this thread's vectors of base[rowStart ..] into tile
+  /// row `row` and, unless `commit` is false, commits them as one group.
+  void copyRow(Value base, Value rowStart, Value row, bool commit = true) {
+    const TileLayout &l = e.layout;
+    for (int64_t k = 0; k < l.chunks; ++k) {
+      auto copy = [&] {
+        Value src = e.address(base, e.addI(rowStart, e.chunkOffset(k)),
+                              l.storage);
+        NVVM::CpAsyncOp::create(b, slot(row, k), src,
+                                static_cast<uint32_t>(vecBytes),
+                                vecBytes == 16 ? NVVM::LoadCacheModifierKind::CG
+                                               : NVVM::LoadCacheModifierKind::CA,
+                                Value());
+      };
+      if (Value guard = e.chunkGuard(k))
+        e.emitIf(guard, copy);
+      else
+        copy();
+    }
+    if (commit)
+      this->commit();
+  }
+
+  /// Closes the copies started since the last commit into one group.
+  void commit() { NVVM::CpAsyncCommitGroupOp::create(b); }
+
+  /// Waits until at most `pending` copy groups are in flight.
+  void wait(int64_t pending) {
+    NVVM::CpAsyncWaitGroupOp::create(b, static_cast<uint32_t>(pending));
+  }
+
+  /// The f32 lanes of tile row `row` (chunks past D read as zeros).
+  SmallVector<Value> readRow(Value row) {
+    const TileLayout &l = e.layout;
+    int64_t n = l.vectorElems;
+    Type type = n == 1 ? l.storage : Type(VectorType::get({n}, l.storage));
+    SmallVector<Value> raw;
+    for (int64_t k = 0; k < l.chunks; ++k)
+      raw.push_back(LLVM::LoadOp::create(b, type, slot(row, k), vecBytes));
+    return widenRow(e, raw);
+  }
+
+  KernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  Value tile;
+  int64_t vecBytes;
+  int64_t offsetBytes;
 };
 
 void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
@@ -1242,9 +1401,16 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t groups = llvm::divideCeil(n, rows);
   const int64_t chunks = layout.chunks;
   OnlineScratch scratch{n, layout.numWarps(), rows};
+  // With a ring (stages >= 2) the groups ahead are copied into shared
+  // memory, stages - 1 of them in flight; else the next group is loaded
+  // into registers.
+  const int64_t stages = layout.stages;
+  const bool ring = stages >= 2;
   auto kernel =
       createKernel(b, module, name, pointerArgs(e, ForwardArgs::pointers(n)),
                    layout.threads, layout.vectorElems, scratch.size(), n);
+  if (ring)
+    kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ForwardArgs args(kernel, n);
@@ -1256,6 +1422,9 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   Value lastToken = e.addI(args.numTokens, e.i64(-1));
   Value isLaneZero =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.lane, e.i64(0));
+  std::optional<TileCopier> copier;
+  if (ring)
+    copier.emplace(e, TileCopier::declareTile(b, module));
 
   // The raw vectors of group `group` (rows clamped into [0, N)) of `token`.
   auto loadGroup = [&](Value token, Value group) {
@@ -1272,9 +1441,39 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   };
 
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  SmallVector<Value> init =
-      loadGroup(arith::MinSIOp::create(b, block, lastToken), e.i64(0));
-  init.push_back(e.i64(0)); // group counter: parity of the partials buffer
+  // Ring: copies group `index` of this CTA's sequence (token-major: group
+  // index % groups of its (index / groups)-th token) into ring slot
+  // index % stages, and commits them as one cp.async group (empty past the
+  // last token, so every iteration waits for the same count).
+  auto copyGroup = [&](Value index) {
+    Value tokenIndex = arith::DivUIOp::create(b, index, e.i64(groups));
+    Value group = e.addI(index, e.mulI(tokenIndex, e.i64(-groups)));
+    Value token = e.addI(block, e.mulI(tokenIndex, grid));
+    Value slot = e.mulI(arith::RemUIOp::create(b, index, e.i64(stages)),
+                        e.i64(rows));
+    e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, token,
+                                   args.numTokens),
+             [&] {
+               Value rowStart = e.mulI(token, e.i64(layout.width));
+               for (int64_t r = 0; r < rows; ++r) {
+                 Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
+                 if (n % rows != 0)
+                   row = arith::MinSIOp::create(b, row, e.i64(n - 1));
+                 copier->copyRow(s.rowPointer(row), rowStart,
+                                 e.addI(slot, e.i64(r)), /*commit=*/false);
+               }
+             });
+    copier->commit();
+  };
+  SmallVector<Value> init;
+  if (ring) {
+    for (int64_t ahead = 0; ahead + 1 < stages; ++ahead)
+      copyGroup(e.i64(ahead));
+  } else {
+    init = loadGroup(arith::MinSIOp::create(b, block, lastToken), e.i64(0));
+  }
+  // The CTA's group counter: parity of the partials buffer, ring slot.
+  init.push_back(e.i64(0));
 
   e.tokenLoop(args.numTokens, init, [&](Value token, ValueRange carried) {
     // Carried: h lanes, m, l, the current group's raw vectors, the counter.
@@ -1283,30 +1482,44 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     start.push_back(e.f32(0.0));
     llvm::append_range(start, carried);
     const size_t hEnd = layout.lanes(), rawBegin = hEnd + 2,
-                 rawEnd = rawBegin + rows * chunks;
+                 rawEnd = rawBegin + (ring ? 0 : rows * chunks);
     SmallVector<Value> state = rolledLoop(
         e, arith::ConstantIndexOp::create(b, groups), start,
         [&](Value group, ValueRange acc) {
-          // Issue the next group's loads first.
-          Value nextGroup = e.addI(group, e.i64(1));
-          Value sameToken = arith::CmpIOp::create(
-              b, arith::CmpIPredicate::slt, nextGroup, e.i64(groups));
-          Value nextToken = s.select(
-              sameToken, token,
-              arith::MinSIOp::create(b, e.addI(token, grid), lastToken));
-          SmallVector<Value> next =
-              loadGroup(nextToken, s.select(sameToken, nextGroup, e.i64(0)));
+          Value counter = acc.back();
+          // Issue the next loads first: the group stages - 1 ahead into the
+          // slot the previous iteration consumed, or the next group into
+          // registers.
+          SmallVector<Value> next;
+          SmallVector<SmallVector<Value>> v;
+          if (ring) {
+            copyGroup(e.addI(counter, e.i64(stages - 1)));
+            copier->wait(stages - 1);
+            Value slot = e.mulI(
+                arith::RemUIOp::create(b, counter, e.i64(stages)), e.i64(rows));
+            for (int64_t r = 0; r < rows; ++r)
+              v.push_back(copier->readRow(e.addI(slot, e.i64(r))));
+          } else {
+            Value nextGroup = e.addI(group, e.i64(1));
+            Value sameToken = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::slt, nextGroup, e.i64(groups));
+            Value nextToken = s.select(
+                sameToken, token,
+                arith::MinSIOp::create(b, e.addI(token, grid), lastToken));
+            next = loadGroup(nextToken,
+                             s.select(sameToken, nextGroup, e.i64(0)));
+            for (int64_t r = 0; r < rows; ++r)
+              v.push_back(widenRow(
+                  e, SmallVector<Value>(acc.slice(rawBegin + r * chunks,
+                                                  chunks))));
+          }
 
           // Partial sums of the current group, one CTA exchange.
-          SmallVector<SmallVector<Value>> v;
           SmallVector<Value> partials;
           for (int64_t r = 0; r < rows; ++r) {
-            SmallVector<Value> raw(acc.slice(rawBegin + r * chunks, chunks));
-            v.push_back(widenRow(e, raw));
             partials.push_back(dotLanes(e, v[r], v[r]));
             partials.push_back(dotLanes(e, w, v[r]));
           }
-          Value counter = acc.back();
           Value parity = arith::AndIOp::create(b, counter, e.i64(1));
           Value base =
               e.mulI(parity, e.i64(scratch.partials(1) - scratch.partials(0)));
@@ -1518,92 +1731,6 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 // is consumed, starts copying the same row of the CTA's next token into its
 // place, so loads stay in flight across the reductions. One read of V.
 //===----------------------------------------------------------------------===//
-
-class TileCopier {
-public:
-  /// `symbol` names the module's dynamic shared memory (declareTile()).
-  TileCopier(KernelEmitter &e, StringRef symbol, int64_t offsetBytes = 0)
-      : e(e), b(e.b), offsetBytes(offsetBytes) {
-    tile = LLVM::AddressOfOp::create(
-        b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
-        symbol);
-    vecBytes = e.layout.vectorElems * e.layout.elementBytes();
-  }
-
-  /// Declares the dynamic shared memory of `module` as an external
-  /// zero-length shared array (PTX `.extern .shared .b8 name[]`). Not
-  /// gpu.dynamic_shared_memory: its internal-linkage global is demoted by
-  /// NVPTX to a one-byte static variable.
-  static StringRef declareTile(ImplicitLocOpBuilder &b,
-                               gpu::GPUModuleOp module) {
-    static constexpr llvm::StringLiteral name = "attnres_tile";
-    if (!module.lookupSymbol(name)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      LLVM::GlobalOp::create(
-          b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-          LLVM::Linkage::External, name, Attribute(), /*alignment=*/16,
-          /*addrSpace=*/3);
-    }
-    return name;
-  }
-
-  /// This thread's slot of chunk k of tile row `row`: consecutive threads
-  /// use consecutive vectors (no bank conflicts).
-  Value slot(Value row, int64_t k) {
-    const TileLayout &l = e.layout;
-    Value index = e.addI(
-        e.mulI(e.addI(e.mulI(row, e.i64(l.chunks)), e.i64(k)), e.i64(l.threads)),
-        e.tid);
-    return LLVM::GEPOp::create(
-        b, tile.getType(), b.getI8Type(), tile,
-        ValueRange{e.addI(e.mulI(index, e.i64(vecBytes)), e.i64(offsetBytes))});
-  }
-
-  /// Starts copying this thread's vectors of base[rowStart ..] into tile
-  /// row `row` and commits them as one group.
-  void copyRow(Value base, Value rowStart, Value row) {
-    const TileLayout &l = e.layout;
-    for (int64_t k = 0; k < l.chunks; ++k) {
-      auto copy = [&] {
-        Value src = e.address(base, e.addI(rowStart, e.chunkOffset(k)),
-                              l.storage);
-        NVVM::CpAsyncOp::create(b, slot(row, k), src,
-                                static_cast<uint32_t>(vecBytes),
-                                vecBytes == 16 ? NVVM::LoadCacheModifierKind::CG
-                                               : NVVM::LoadCacheModifierKind::CA,
-                                Value());
-      };
-      if (Value guard = e.chunkGuard(k))
-        e.emitIf(guard, copy);
-      else
-        copy();
-    }
-    NVVM::CpAsyncCommitGroupOp::create(b);
-  }
-
-  /// Waits until at most `pending` copy groups are in flight.
-  void wait(int64_t pending) {
-    NVVM::CpAsyncWaitGroupOp::create(b, static_cast<uint32_t>(pending));
-  }
-
-  /// The f32 lanes of tile row `row` (chunks past D read as zeros).
-  SmallVector<Value> readRow(Value row) {
-    const TileLayout &l = e.layout;
-    int64_t n = l.vectorElems;
-    Type type = n == 1 ? l.storage : Type(VectorType::get({n}, l.storage));
-    SmallVector<Value> raw;
-    for (int64_t k = 0; k < l.chunks; ++k)
-      raw.push_back(LLVM::LoadOp::create(b, type, slot(row, k), vecBytes));
-    return widenRow(e, raw);
-  }
-
-  KernelEmitter &e;
-  ImplicitLocOpBuilder &b;
-  Value tile;
-  int64_t vecBytes;
-  int64_t offsetBytes;
-};
 
 /// Cluster form: sums the CTAs' totals (2N per-row partial sums) in rank
 /// order through distributed shared memory; every CTA ends with the same
@@ -1973,7 +2100,7 @@ struct AttnResLowerToGPUPass
       FailureOr<TileLayout> layout = chooseLayout(
           forward, forward.getValues(), elementOf(forward.getQuery()),
           elementOf(forward.getNormWeight()), threadsPerBlock, vectorBytes,
-          resident, form, rows, sharedBytes, cluster, clusterLimit);
+          resident, form, rows, stages, sharedBytes, cluster, clusterLimit);
       if (failed(layout))
         return failure();
       float eps = forward.getEps().convertToFloat();
@@ -1991,7 +2118,7 @@ struct AttnResLowerToGPUPass
     FailureOr<TileLayout> layout = chooseLayout(
         backward, backward.getValues(), elementOf(backward.getQuery()),
         elementOf(backward.getNormWeight()), threadsPerBlock, vectorBytes,
-        resident, form, rows, sharedBytes, cluster, clusterLimit);
+        resident, form, rows, stages, sharedBytes, cluster, clusterLimit);
     if (failed(layout))
       return failure();
     if (layout->form == Form::Resident)

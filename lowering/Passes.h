@@ -54,6 +54,11 @@ struct ToPTXPipelineOptions : PassPipelineOptions<ToPTXPipelineOptions> {
   Option<int64_t> rows{*this, "rows",
                        llvm::cl::desc("online form: rows per group (0: auto)"),
                        llvm::cl::init(0)};
+  Option<int64_t> stages{
+      *this, "stages",
+      llvm::cl::desc("online form: ring slots in shared memory (1: none, "
+                     "0: auto)"),
+      llvm::cl::init(0)};
   Option<int64_t> cluster{
       *this, "cluster",
       llvm::cl::desc("cluster form: CTAs per cluster (0: auto)"),

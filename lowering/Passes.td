@@ -77,7 +77,9 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
       - `online` (forward): rows in groups of `rows`, one CTA reduction per
         group, the softmax kept online (running max and sum, rescaled f32
         accumulator), the next group's loads issued before the current
-        group's reduction: one read of V for any N and D;
+        group's reduction: one read of V for any N and D; with `stages`
+        >= 2 the groups ahead are copied into a ring in shared memory
+        (cp.async), stages - 1 of them in flight;
       - `smem` (backward): each thread copies its part of the tile into
         dynamic shared memory with cp.async (one read of V); the next
         token's rows are copied in as the current ones are consumed;
@@ -99,6 +101,9 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
            "kernel form: auto, resident, online, smem, cluster or streaming">,
     Option<"rows", "rows", "int64_t", "0",
            "online form: rows per group (0: heuristic)">,
+    Option<"stages", "stages", "int64_t", "0",
+           "online form: ring slots of groups in shared memory, stages - 1 "
+           "in flight (1: the next group in registers; 0: heuristic)">,
     Option<"cluster", "cluster", "int64_t", "0",
            "cluster form: CTAs per cluster, 2, 4 or 8 (0: the fewest that "
            "hold the tile)">,

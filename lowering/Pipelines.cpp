@@ -89,6 +89,7 @@ void mlir::attnres::buildToGPUKernelsPipeline(
   lower.resident = options.resident;
   lower.form = options.form;
   lower.rows = options.rows;
+  lower.stages = options.stages;
   lower.sharedBytes = sharedMemoryLimit(options.chip);
   lower.cluster = options.cluster;
   // Thread-block clusters (portable size 8) from sm_90 on.

@@ -142,7 +142,7 @@ struct SpecMemo {
   int dtype = -1, direction = -1;
   uint32_t epsBits = 0;
   std::string resident, form;
-  int64_t rows = -1, cluster = -1;
+  int64_t rows = -1, stages = -1, cluster = -1;
 
   static SpecMemo of(const CallArgs &args, int64_t n) {
     SpecMemo m;
@@ -157,6 +157,7 @@ struct SpecMemo {
     m.resident = tuning.resident;
     m.form = tuning.form;
     m.rows = tuning.rows;
+    m.stages = tuning.stages;
     m.cluster = tuning.cluster;
     return m;
   }
@@ -165,7 +166,7 @@ struct SpecMemo {
            threads == o.threads && vectorBytes == o.vectorBytes &&
            dtype == o.dtype && direction == o.direction &&
            epsBits == o.epsBits && resident == o.resident && form == o.form &&
-           rows == o.rows && cluster == o.cluster;
+           rows == o.rows && stages == o.stages && cluster == o.cluster;
   }
 };
 

@@ -14,15 +14,17 @@
 // CHECK: gpu.binary @attnres_backward
 
 // PTX: .target sm_90a
+// PTX: .extern .shared .align 16 .b8 attnres_tile[];
 // PTX: .entry attnres_forward(
-// PTX: .maxntid 256, 1, 1
-// PTX-DAG: ld.global.v4.b32
+// PTX: .maxntid 128, 1, 1
+// PTX-DAG: cp.async.cg.shared.global
+// PTX-DAG: cp.async.wait_group 2
+// PTX-DAG: ld.shared.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: bar.sync
 // PTX-DAG: sqrt.rn.f32
 // PTX-DAG: ex2.approx.f32
 // PTX-DAG: st.global.v4.b32
-// PTX-NOT: .extern
 
 // BWD: .entry attnres_backward(
 // BWD: .entry attnres_backward_reduce(

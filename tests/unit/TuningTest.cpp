@@ -115,8 +115,10 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
     KernelSpec spec = specOf(8, 4096, DType::BF16, direction);
     std::vector<Tuning> all = tuningCandidates(spec);
     // threads x vector bytes x the forms of this direction (online with its
-    // four row counts; cluster with its four sizes on sm_90a).
-    size_t forms = direction == Direction::Forward ? 1 + 4 + 1 : 1 + 1 + 4 + 1;
+    // four row counts times four ring depths; cluster with its four sizes on
+    // sm_90a).
+    size_t forms =
+        direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 1 + 4 + 1;
     EXPECT_EQ(all.size(), 6 * 3 * forms) << toString(direction);
     for (const Tuning &t : all) {
       KernelSpec candidate = spec;
@@ -133,7 +135,8 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
           return knob.get(t) == value;
         });
         bool forwardOnly = value == KnobValue(std::string("online")) ||
-                           (knob.name == "rows" && value != KnobValue(int64_t(0)));
+                           ((knob.name == "rows" || knob.name == "stages") &&
+                            value != KnobValue(int64_t(0)));
         bool backwardOnly = value == KnobValue(std::string("smem")) ||
                             value == KnobValue(std::string("cluster")) ||
                             (knob.name == "cluster" &&
@@ -180,7 +183,7 @@ TEST(TuningKnobs, ValuesParseAndPrint) {
   EXPECT_TRUE(threads->set(t, KnobValue(int64_t(512))));
   EXPECT_EQ(t.threads, 512);
   EXPECT_EQ(describe(Tuning()), "threads=0 vector_bytes=16 resident=auto "
-                                "form=auto rows=0 cluster=0");
+                                "form=auto rows=0 stages=0 cluster=0");
 }
 
 TEST(TuningKnobs, DefaultAndEquality) {

@@ -40,6 +40,9 @@ static cl::opt<std::string> form("kernel-form", cl::init("auto"),
                                           "cluster or streaming"));
 static cl::opt<int64_t> rows("group-rows", cl::init(0),
                              cl::desc("online form: rows per group (0: auto)"));
+static cl::opt<int64_t> stages(
+    "ring-stages", cl::init(0),
+    cl::desc("online form: ring slots in shared memory (1: none, 0: auto)"));
 static cl::opt<int64_t> clusterSize(
     "cluster-size", cl::init(0),
     cl::desc("cluster form: CTAs per cluster, 2, 4 or 8 (0: auto)"));
@@ -78,6 +81,7 @@ int main(int argc, char **argv) {
             spec.tuning.resident = resident;
             spec.tuning.form = form;
             spec.tuning.rows = rows;
+            spec.tuning.stages = stages;
             spec.tuning.cluster = clusterSize;
             auto dtype = attnres::parseDType(dt);
             auto direction = attnres::parseDirection(dir);
