@@ -373,15 +373,17 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       return l.vectorElems * elemBytes >= 4 &&
              stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
     };
-    // Measured on the H200 (bf16 and f32, N = 2 and 4, D 2048-8192): with
-    // the ring, four or more vectors per thread and row ran 5-25 points
-    // faster than two (more, smaller CTAs per SM, fewer warps to
-    // synchronize per group); two rows a group beat one and four (while a
-    // thread holds at most 48 lanes); two or three slots beat deeper rings (past ~100 KB a CTA the CTAs per SM
-    // drop). So: the power of two under a quarter of the vectors (32-256
-    // threads), two rows, three slots while a CTA's ring stays under
-    // 112 KB.
-    constexpr int64_t kRingBytesPerCta = 112 * 1024;
+    // Measured on the H200 (bf16, N 2-32, D 2048-8192, and f32 at N = 2
+    // and 4): with the ring, four or more vectors per thread and row ran
+    // 5-25 points faster than two (more, smaller CTAs per SM, fewer warps
+    // to synchronize per group). So threads: the power of two under a
+    // quarter of the vectors (32-256). Rows and slots: groups of four rows
+    // (two slots) beat two and one by 2-12 points while a thread holds at
+    // most 32 lanes a row; two rows fit up to 48 lanes (two rows of 56 bf16
+    // lanes spilled), one past that. A group of four rows, or a whole
+    // token, needs two slots; smaller groups ran best with three. Rows are
+    // halved while a CTA's ring would pass 128 KB (f32 at D = 8192).
+    constexpr int64_t kRingBytesPerCta = 128 * 1024;
     TileLayout ringLayout = layout;
     if (threadsOption == 0)
       ringLayout = withThreads(
@@ -401,12 +403,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     if (rowsOption != 0) {
       layout.groupRows = rowsOption;
     } else if (ring) {
-      // Two rows of 56 bf16 lanes (D = 7168, N = 4) spilled.
-      layout.groupRows = lanes <= 48 && ringFits(layout, 2, 2) &&
-                                 2 * 2 * layout.paddedRowBytes() <=
-                                     kRingBytesPerCta
-                             ? 2
-                             : 1;
+      layout.groupRows = std::min<int64_t>(
+          layout.numSources, lanes <= 32 ? 4 : lanes <= 48 ? 2 : 1);
     } else {
       // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192):
       // about 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32
@@ -442,16 +440,25 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       }
     }
     layout.groupRows = std::min(layout.groupRows, layout.numSources);
-    layout.stages = stagesOption;
-    if (!ring)
-      layout.stages = 1;
-    else if (stagesOption == 0)
-      layout.stages =
-          ringFits(layout, 3, layout.groupRows) &&
-                  3 * layout.groupRows * layout.paddedRowBytes() <=
-                      kRingBytesPerCta
-              ? 3
-              : 2;
+    auto ringStages = [&](int64_t rows) {
+      return rows >= 4 || rows == layout.numSources ? 2 : 3;
+    };
+    auto ringBytes = [&](int64_t stages, int64_t rows) {
+      return stages * rows * layout.paddedRowBytes();
+    };
+    if (ring && rowsOption == 0 && stagesOption == 0) {
+      // Halve the rows until the ring fits a CTA's share.
+      while (layout.groupRows > 1 &&
+             ringBytes(ringStages(layout.groupRows), layout.groupRows) >
+                 kRingBytesPerCta)
+        layout.groupRows /= 2;
+    }
+    layout.stages = !ring            ? 1
+                    : stagesOption   ? stagesOption
+                                     : ringStages(layout.groupRows);
+    if (ring && stagesOption == 0 &&
+        ringBytes(layout.stages, layout.groupRows) > kRingBytesPerCta)
+      layout.stages = 2;
     if (ring) {
       layout.tileBytes =
           layout.stages * layout.groupRows * layout.paddedRowBytes();

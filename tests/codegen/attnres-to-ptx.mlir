@@ -18,7 +18,7 @@
 // PTX: .entry attnres_forward(
 // PTX: .maxntid 128, 1, 1
 // PTX-DAG: cp.async.cg.shared.global
-// PTX-DAG: cp.async.wait_group 2
+// PTX-DAG: cp.async.wait_group 1
 // PTX-DAG: ld.shared.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: bar.sync

@@ -5,12 +5,12 @@
 // RUN: not attnres-opt %s --attnres-lower-to-gpu="form=online rows=4 stages=8" 2>&1 | FileCheck %s --check-prefix=RING-TOO-BIG
 
 // The forward default: the online form with a ring in shared memory, four
-// vectors per thread and row (128 threads for D = 4096 bf16), three slots
-// of two rows, two groups in flight.
+// vectors per thread and row (128 threads for D = 4096 bf16), two slots of
+// four rows, one group in flight while the other is reduced.
 // AUTO-LABEL: gpu.func @online(
-// AUTO-SAME: attnres.dynamic_shared_bytes = 49152 : i64
+// AUTO-SAME: attnres.dynamic_shared_bytes = 65536 : i64
 // AUTO-SAME: known_block_size = array<i32: 128, 1, 1>
-// AUTO: nvvm.cp.async.wait.group 2
+// AUTO: nvvm.cp.async.wait.group 1
 
 // Online form with the next group in registers (stages = 1): two vectors
 // per thread and row (256 threads for D = 4096 bf16); the token loop

@@ -831,9 +831,9 @@ TEST(RuntimeCache, DynamicSharedMemoryInMetadata) {
   EXPECT_EQ(first.get(spec).kernel->entries[0].clusterSize, 1);
   spec.direction = Direction::Forward;
   spec.tuning.form = "online";
-  // The online forward's ring: three slots of two rows of 4096 bf16.
+  // The online forward's ring: two slots of four rows of 4096 bf16.
   EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes,
-            3 * 2 * 4096 * 2);
+            2 * 4 * 4096 * 2);
   spec.tuning.stages = 1; // the next group in registers: no ring
   EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes, 0);
 }
