@@ -103,6 +103,132 @@ int64_t registerBudget(int64_t threads) {
          8 * 8;
 }
 
+/// `l` with `threads` threads, each taking every threads-th vector.
+TileLayout withThreads(TileLayout l, int64_t threads) {
+  int64_t vectors = l.width / l.vectorElems;
+  l.threads = threads;
+  l.chunks = llvm::divideCeil(vectors, threads);
+  l.fullChunks = vectors / threads;
+  return l;
+}
+
+/// The online form's threads (with the ring), rows per group and ring slots,
+/// on a layout whose threads were chosen for two vectors a row.
+LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
+                                 int64_t threadsOption, int64_t rowsOption,
+                                 int64_t stagesOption, int64_t sharedLimit) {
+  const int64_t elemBytes = layout.elementBytes();
+  const int64_t vectors = layout.width / layout.vectorElems;
+  // A ring of `stages` slots of `rows` rows next to the static scratch.
+  auto ringFits = [&](const TileLayout &l, int64_t stages, int64_t rows) {
+    int64_t staticBytes =
+        OnlineScratch{l.numSources, l.numWarps(), rows}.size() * 4 +
+        l.numSources * 8 + 64;
+    return l.vectorElems * elemBytes >= 4 &&
+           stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
+  };
+  // Measured on the H200 (bf16, N 2-32, D 2048-8192, and f32 at N = 2
+  // and 4): with the ring, four or more vectors per thread and row ran
+  // 5-25 points faster than two (more, smaller CTAs per SM, fewer warps
+  // to synchronize per group). So threads: the power of two under a
+  // quarter of the vectors (32-256). Rows and slots: groups of four rows
+  // (two slots) beat two and one by 2-12 points while a thread holds at
+  // most 32 lanes a row; two rows fit up to 48 lanes (two rows of 56 bf16
+  // lanes spilled), one past that. A group of four rows, or a whole
+  // token, needs two slots; smaller groups ran best with three. Rows are
+  // halved while a CTA's ring would pass 128 KB (f32 at D = 8192).
+  constexpr int64_t kRingBytesPerCta = 128 * 1024;
+  TileLayout ringLayout = layout;
+  if (threadsOption == 0)
+    ringLayout = withThreads(
+        layout, std::clamp<int64_t>(llvm::bit_floor(uint64_t(vectors / 4)),
+                                    kWarpSize, 8 * kWarpSize));
+  // The ring unless asked for registers (stages = 1) or two slots of one
+  // row do not fit.
+  const bool ring = stagesOption >= 2 ||
+                    (stagesOption == 0 && ringFits(ringLayout, 2, 1));
+  if (ring)
+    layout = ringLayout;
+  int64_t lanes = layout.lanes();
+  int64_t packed =
+      layout.chunks * std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
+  int64_t cap = registerBudget(layout.threads);
+  int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
+  if (rowsOption != 0) {
+    layout.groupRows = rowsOption;
+  } else if (ring) {
+    layout.groupRows = std::min<int64_t>(
+        layout.numSources, lanes <= 32 ? 4 : lanes <= 48 ? 2 : 1);
+  } else {
+    // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192):
+    // about 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32
+    // lanes and `packed` registers of one row as loaded: the current group
+    // widened and the next group in flight. Pick the rows that keep the
+    // most bytes in flight per SM (CTAs per SM x rows), the larger on
+    // ties.
+    layout.groupRows = 1;
+    int64_t best = 0;
+    for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
+         rows *= 2) {
+      int64_t regs = 40 + 2 * lanes + rows * (2 * lanes + packed);
+      // Measured with up to two 16-byte vectors of 16-bit elements per
+      // thread and row: ptxas allocated at most 104, 148 and 168
+      // registers for 1, 2 and 4 rows (the model says 232 for 4), and
+      // fits two rows into 128 registers (448-512 threads) without
+      // spilling; those shapes ran 7-9 (two rows) and 8-16 (four rows at
+      // 320 threads) points faster than with fewer rows.
+      bool twoWideVectors =
+          layout.chunks <= 2 && layout.vectorElems * elemBytes == 16;
+      if (twoWideVectors && elemBytes == 2 && rows <= 4)
+        regs = std::min<int64_t>(regs, rows == 1 ? 104 : rows == 2 ? 148 : 168);
+      if (regs > cap && rows == 2 && twoWideVectors)
+        regs = cap;
+      if (regs > cap && rows > 1)
+        break;
+      int64_t ctas = std::min<int64_t>(
+          65536 / (llvm::alignTo(regs, 8) * warps * kWarpSize), 64 / warps);
+      if (ctas * rows >= best) {
+        best = ctas * rows;
+        layout.groupRows = rows;
+      }
+    }
+  }
+  layout.groupRows = std::min(layout.groupRows, layout.numSources);
+  auto ringStages = [&](int64_t rows) {
+    return rows >= 4 || rows == layout.numSources ? 2 : 3;
+  };
+  auto ringBytes = [&](int64_t stages, int64_t rows) {
+    return stages * rows * layout.paddedRowBytes();
+  };
+  if (ring && rowsOption == 0 && stagesOption == 0) {
+    // Halve the rows until the ring fits a CTA's share.
+    while (layout.groupRows > 1 &&
+           ringBytes(ringStages(layout.groupRows), layout.groupRows) >
+               kRingBytesPerCta)
+      layout.groupRows /= 2;
+  }
+  layout.stages = !ring            ? 1
+                  : stagesOption   ? stagesOption
+                                   : ringStages(layout.groupRows);
+  if (ring && stagesOption == 0 &&
+      ringBytes(layout.stages, layout.groupRows) > kRingBytesPerCta)
+    layout.stages = 2;
+  if (ring) {
+    layout.tileBytes =
+        layout.stages * layout.groupRows * layout.paddedRowBytes();
+    if (!ringFits(layout, layout.stages, layout.groupRows))
+      return op->emitError()
+                 << "stages = " << layout.stages << ": the ring ("
+                 << layout.stages << " x " << layout.groupRows
+                 << " rows of " << layout.paddedRowBytes()
+                 << " bytes) does not fit " << sharedLimit
+                 << " bytes of shared memory, or vectors are narrower "
+                    "than 4 bytes",
+             failure();
+  }
+  return success();
+}
+
 /// Picks the thread mapping of D: the widest vector that divides D and fits
 /// `vectorBytes`, and enough threads that each owns about two vectors a row.
 FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
@@ -183,14 +309,6 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   while (shape.width % layout.vectorElems != 0)
     layout.vectorElems /= 2;
   int64_t vectors = shape.width / layout.vectorElems;
-  // A layout with `threads` threads, each taking every threads-th vector.
-  auto withThreads = [](TileLayout l, int64_t threads) {
-    int64_t lVectors = l.width / l.vectorElems;
-    l.threads = threads;
-    l.chunks = llvm::divideCeil(lVectors, threads);
-    l.fullChunks = lVectors / threads;
-    return l;
-  };
   // The resident mapping: two vectors per thread, whole warps, up to 512.
   const int64_t residentThreads = std::clamp<int64_t>(
       llvm::alignTo(llvm::divideCeil(vectors, 2), kWarpSize), kWarpSize, 512);
@@ -364,115 +482,10 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     layout.tileBytes = (layout.numSources + 1) * layout.paddedRowBytes();
   if (form == Form::Cluster) // the exchange area for per-row partial sums
     layout.tileBytes += llvm::alignTo(2 * layout.numSources * 4, 16);
-  if (form == Form::Online) {
-    // A ring of `stages` slots of `rows` rows next to the static scratch.
-    auto ringFits = [&](const TileLayout &l, int64_t stages, int64_t rows) {
-      int64_t staticBytes =
-          OnlineScratch{l.numSources, l.numWarps(), rows}.size() * 4 +
-          l.numSources * 8 + 64;
-      return l.vectorElems * elemBytes >= 4 &&
-             stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
-    };
-    // Measured on the H200 (bf16, N 2-32, D 2048-8192, and f32 at N = 2
-    // and 4): with the ring, four or more vectors per thread and row ran
-    // 5-25 points faster than two (more, smaller CTAs per SM, fewer warps
-    // to synchronize per group). So threads: the power of two under a
-    // quarter of the vectors (32-256). Rows and slots: groups of four rows
-    // (two slots) beat two and one by 2-12 points while a thread holds at
-    // most 32 lanes a row; two rows fit up to 48 lanes (two rows of 56 bf16
-    // lanes spilled), one past that. A group of four rows, or a whole
-    // token, needs two slots; smaller groups ran best with three. Rows are
-    // halved while a CTA's ring would pass 128 KB (f32 at D = 8192).
-    constexpr int64_t kRingBytesPerCta = 128 * 1024;
-    TileLayout ringLayout = layout;
-    if (threadsOption == 0)
-      ringLayout = withThreads(
-          layout, std::clamp<int64_t>(llvm::bit_floor(uint64_t(vectors / 4)),
-                                      kWarpSize, 8 * kWarpSize));
-    // The ring unless asked for registers (stages = 1) or two slots of one
-    // row do not fit.
-    const bool ring = stagesOption >= 2 ||
-                      (stagesOption == 0 && ringFits(ringLayout, 2, 1));
-    if (ring)
-      layout = ringLayout;
-    int64_t lanes = layout.lanes();
-    int64_t packed =
-        layout.chunks * std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
-    int64_t cap = registerBudget(layout.threads);
-    int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
-    if (rowsOption != 0) {
-      layout.groupRows = rowsOption;
-    } else if (ring) {
-      layout.groupRows = std::min<int64_t>(
-          layout.numSources, lanes <= 32 ? 4 : lanes <= 48 ? 2 : 1);
-    } else {
-      // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192):
-      // about 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32
-      // lanes and `packed` registers of one row as loaded: the current group
-      // widened and the next group in flight. Pick the rows that keep the
-      // most bytes in flight per SM (CTAs per SM x rows), the larger on
-      // ties.
-      layout.groupRows = 1;
-      int64_t best = 0;
-      for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
-           rows *= 2) {
-        int64_t regs = 40 + 2 * lanes + rows * (2 * lanes + packed);
-        // Measured with up to two 16-byte vectors of 16-bit elements per
-        // thread and row: ptxas allocated at most 104, 148 and 168
-        // registers for 1, 2 and 4 rows (the model says 232 for 4), and
-        // fits two rows into 128 registers (448-512 threads) without
-        // spilling; those shapes ran 7-9 (two rows) and 8-16 (four rows at
-        // 320 threads) points faster than with fewer rows.
-        bool twoWideVectors =
-            layout.chunks <= 2 && layout.vectorElems * elemBytes == 16;
-        if (twoWideVectors && elemBytes == 2 && rows <= 4)
-          regs = std::min<int64_t>(regs, rows == 1 ? 104 : rows == 2 ? 148 : 168);
-        if (regs > cap && rows == 2 && twoWideVectors)
-          regs = cap;
-        if (regs > cap && rows > 1)
-          break;
-        int64_t ctas = std::min<int64_t>(
-            65536 / (llvm::alignTo(regs, 8) * warps * kWarpSize), 64 / warps);
-        if (ctas * rows >= best) {
-          best = ctas * rows;
-          layout.groupRows = rows;
-        }
-      }
-    }
-    layout.groupRows = std::min(layout.groupRows, layout.numSources);
-    auto ringStages = [&](int64_t rows) {
-      return rows >= 4 || rows == layout.numSources ? 2 : 3;
-    };
-    auto ringBytes = [&](int64_t stages, int64_t rows) {
-      return stages * rows * layout.paddedRowBytes();
-    };
-    if (ring && rowsOption == 0 && stagesOption == 0) {
-      // Halve the rows until the ring fits a CTA's share.
-      while (layout.groupRows > 1 &&
-             ringBytes(ringStages(layout.groupRows), layout.groupRows) >
-                 kRingBytesPerCta)
-        layout.groupRows /= 2;
-    }
-    layout.stages = !ring            ? 1
-                    : stagesOption   ? stagesOption
-                                     : ringStages(layout.groupRows);
-    if (ring && stagesOption == 0 &&
-        ringBytes(layout.stages, layout.groupRows) > kRingBytesPerCta)
-      layout.stages = 2;
-    if (ring) {
-      layout.tileBytes =
-          layout.stages * layout.groupRows * layout.paddedRowBytes();
-      if (!ringFits(layout, layout.stages, layout.groupRows))
-        return op->emitError()
-                   << "stages = " << layout.stages << ": the ring ("
-                   << layout.stages << " x " << layout.groupRows
-                   << " rows of " << layout.paddedRowBytes()
-                   << " bytes) does not fit " << sharedLimit
-                   << " bytes of shared memory, or vectors are narrower "
-                      "than 4 bytes",
-               failure();
-    }
-  }
+  if (form == Form::Online &&
+      failed(chooseOnlineGroups(op, layout, threadsOption, rowsOption,
+                                stagesOption, sharedLimit)))
+    return failure();
   return layout;
 }
 
