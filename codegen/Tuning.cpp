@@ -37,7 +37,7 @@ const std::vector<TuningKnob> &tuningKnobs() {
       {"resident", &Tuning::resident, {"auto"}, "tile in registers (on), streamed (off), or auto; superseded by form"},
       {"form", &Tuning::form, {"resident", "online", "smem", "cluster", "streaming"}, "kernel form (auto: heuristic)", formApplies},
       {"rows", &Tuning::rows, {0, 1, 2, 4}, "online form: rows per group (0: heuristic)", rowsApply},
-      {"stages", &Tuning::stages, {0, 1, 2, 4}, "online form: ring slots in shared memory (1: next group in registers; 0: heuristic)", rowsApply},
+      {"stages", &Tuning::stages, {0, 1, 2, 3}, "online form: ring slots in shared memory (1: next group in registers; 0: heuristic)", rowsApply},
       {"cluster", &Tuning::cluster, {0, 2, 4, 8}, "cluster form: CTAs per cluster (0: fewest that fit)", clusterApplies},
   };
   // clang-format on
