@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/AttnResOps.h"
+#include "lowering/GPULayout.h"
 #include "lowering/KernelABI.h"
 #include "lowering/Passes.h"
 
@@ -47,447 +48,13 @@ using namespace mlir::attnres;
 
 namespace {
 
-constexpr int64_t kWarpSize = 32;
 using ::attnres::kReduceColumns;
 using ::attnres::kReduceThreads;
 constexpr llvm::StringLiteral kVectorElemsAttr = "attnres.vector_elems";
 constexpr llvm::StringLiteral kDynamicSharedAttr =
     "attnres.dynamic_shared_bytes";
 
-enum class Form { Resident, Online, Smem, Cluster, Streaming };
 constexpr llvm::StringLiteral kClusterSizeAttr = "attnres.cluster_size";
-
-/// How one token's [N, D] tile is spread over a CTA.
-struct TileLayout {
-  int64_t numSources;
-  int64_t width;
-  int64_t threads;
-  int64_t vectorElems; // elements per vector access
-  int64_t chunks;      // vectors per thread per row
-  int64_t fullChunks;  // leading chunks that are in bounds for every thread
-  bool resident;
-  Form form;
-  int64_t groupRows = 1;   // online form: rows per group
-  int64_t stages = 1;      // online form: ring slots (1: next group in registers)
-  int64_t tileBytes = 0;   // smem form: dynamic shared memory (N + 1 rows)
-  int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
-  int64_t fullWidth = 0;   // D (width is the slice of one CTA)
-  Type storage; // element type of values, h, grad_h, dv
-  Type queryType;
-  Type normType;
-
-  int64_t numWarps() const { return threads / kWarpSize; }
-  int64_t lanes() const { return chunks * vectorElems; }
-  int64_t elementBytes() const { return storage.getIntOrFloatBitWidth() / 8; }
-  /// Bytes of one row as the threads hold it (chunks past D included).
-  int64_t paddedRowBytes() const {
-    return threads * chunks * vectorElems * elementBytes();
-  }
-};
-
-/// Shared-memory layout of the online kernel (f32 words).
-struct OnlineScratch {
-  int64_t numSources, numWarps, rows;
-  int64_t partials(int64_t parity) const { return parity * numWarps * 2 * rows; }
-  int64_t scores() const { return 2 * numWarps * 2 * rows; }
-  int64_t rstds() const { return scores() + numSources; }
-  int64_t size() const { return rstds() + numSources; }
-};
-
-/// Registers per thread that still let one CTA of `threads` launch: the
-/// 64 K register file shared by warps allocated in groups of four, granted
-/// in steps of 8. (An uneven warp count at the full 65536 / threads share
-/// fails to launch with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES on an H100.)
-int64_t registerBudget(int64_t threads) {
-  return std::min<int64_t>(248, 65536 / llvm::alignTo(threads, 4 * kWarpSize)) /
-         8 * 8;
-}
-
-/// `l` with `threads` threads, each taking every threads-th vector.
-TileLayout withThreads(TileLayout l, int64_t threads) {
-  int64_t vectors = l.width / l.vectorElems;
-  l.threads = threads;
-  l.chunks = llvm::divideCeil(vectors, threads);
-  l.fullChunks = vectors / threads;
-  return l;
-}
-
-/// The online form's threads (with the ring), rows per group and ring slots,
-/// on a layout whose threads were chosen for two vectors a row.
-LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
-                                 int64_t threadsOption, int64_t rowsOption,
-                                 int64_t stagesOption, int64_t sharedLimit) {
-  const int64_t elemBytes = layout.elementBytes();
-  const int64_t vectors = layout.width / layout.vectorElems;
-  // A ring of `stages` slots of `rows` rows next to the static scratch.
-  auto ringFits = [&](const TileLayout &l, int64_t stages, int64_t rows) {
-    int64_t staticBytes =
-        OnlineScratch{l.numSources, l.numWarps(), rows}.size() * 4 +
-        l.numSources * 8 + 64;
-    return l.vectorElems * elemBytes >= 4 &&
-           stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
-  };
-  // Measured on the H200 (bf16, N 2-32, D 2048-8192, and f32 at N = 2
-  // and 4): with the ring, four or more vectors per thread and row ran
-  // 5-25 points faster than two (more, smaller CTAs per SM, fewer warps
-  // to synchronize per group). So threads: the power of two under a
-  // quarter of the vectors (32-256). Rows and slots: groups of four rows
-  // (two slots) beat two and one by 2-12 points while a thread holds at
-  // most 32 lanes a row; two rows fit up to 48 lanes (two rows of 56 bf16
-  // lanes spilled), one past that. A group of four rows, or a whole
-  // token, needs two slots; smaller groups ran best with three. Rows are
-  // halved while a CTA's ring would pass 128 KB (f32 at D = 8192).
-  constexpr int64_t kRingBytesPerCta = 128 * 1024;
-  TileLayout ringLayout = layout;
-  if (threadsOption == 0)
-    ringLayout = withThreads(
-        layout, std::clamp<int64_t>(llvm::bit_floor(uint64_t(vectors / 4)),
-                                    kWarpSize, 8 * kWarpSize));
-  // The ring unless asked for registers (stages = 1) or two slots of one
-  // row do not fit.
-  const bool ring = stagesOption >= 2 ||
-                    (stagesOption == 0 && ringFits(ringLayout, 2, 1));
-  if (ring)
-    layout = ringLayout;
-  int64_t lanes = layout.lanes();
-  int64_t packed =
-      layout.chunks * std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
-  int64_t cap = registerBudget(layout.threads);
-  int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
-  if (rowsOption != 0) {
-    layout.groupRows = rowsOption;
-  } else if (ring) {
-    layout.groupRows = std::min<int64_t>(
-        layout.numSources, lanes <= 32 ? 4 : lanes <= 48 ? 2 : 1);
-  } else {
-    // Registers ptxas allocated (sm_90a, bf16 and f32, D 2048-8192):
-    // about 40 + 2 L (h, w, addresses) + rows (2 L + packed) for L f32
-    // lanes and `packed` registers of one row as loaded: the current group
-    // widened and the next group in flight. Pick the rows that keep the
-    // most bytes in flight per SM (CTAs per SM x rows), the larger on
-    // ties.
-    layout.groupRows = 1;
-    int64_t best = 0;
-    for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
-         rows *= 2) {
-      int64_t regs = 40 + 2 * lanes + rows * (2 * lanes + packed);
-      // Measured with up to two 16-byte vectors of 16-bit elements per
-      // thread and row: ptxas allocated at most 104, 148 and 168
-      // registers for 1, 2 and 4 rows (the model says 232 for 4), and
-      // fits two rows into 128 registers (448-512 threads) without
-      // spilling; those shapes ran 7-9 (two rows) and 8-16 (four rows at
-      // 320 threads) points faster than with fewer rows.
-      bool twoWideVectors =
-          layout.chunks <= 2 && layout.vectorElems * elemBytes == 16;
-      if (twoWideVectors && elemBytes == 2 && rows <= 4)
-        regs = std::min<int64_t>(regs, rows == 1 ? 104 : rows == 2 ? 148 : 168);
-      if (regs > cap && rows == 2 && twoWideVectors)
-        regs = cap;
-      if (regs > cap && rows > 1)
-        break;
-      int64_t ctas = std::min<int64_t>(
-          65536 / (llvm::alignTo(regs, 8) * warps * kWarpSize), 64 / warps);
-      if (ctas * rows >= best) {
-        best = ctas * rows;
-        layout.groupRows = rows;
-      }
-    }
-  }
-  layout.groupRows = std::min(layout.groupRows, layout.numSources);
-  auto ringStages = [&](int64_t rows) {
-    return rows >= 4 || rows == layout.numSources ? 2 : 3;
-  };
-  auto ringBytes = [&](int64_t stages, int64_t rows) {
-    return stages * rows * layout.paddedRowBytes();
-  };
-  if (ring && rowsOption == 0 && stagesOption == 0) {
-    // Halve the rows until the ring fits a CTA's share.
-    while (layout.groupRows > 1 &&
-           ringBytes(ringStages(layout.groupRows), layout.groupRows) >
-               kRingBytesPerCta)
-      layout.groupRows /= 2;
-  }
-  layout.stages = !ring            ? 1
-                  : stagesOption   ? stagesOption
-                                   : ringStages(layout.groupRows);
-  if (ring && stagesOption == 0 &&
-      ringBytes(layout.stages, layout.groupRows) > kRingBytesPerCta)
-    layout.stages = 2;
-  if (ring) {
-    layout.tileBytes =
-        layout.stages * layout.groupRows * layout.paddedRowBytes();
-    if (!ringFits(layout, layout.stages, layout.groupRows))
-      return op->emitError()
-                 << "stages = " << layout.stages << ": the ring ("
-                 << layout.stages << " x " << layout.groupRows
-                 << " rows of " << layout.paddedRowBytes()
-                 << " bytes) does not fit " << sharedLimit
-                 << " bytes of shared memory, or vectors are narrower "
-                    "than 4 bytes",
-             failure();
-  }
-  return success();
-}
-
-/// Picks the thread mapping of D: the widest vector that divides D and fits
-/// `vectorBytes`, and enough threads that each owns about two vectors a row.
-FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
-                                   Type normType, int64_t threadsOption,
-                                   int64_t vectorBytes, StringRef resident,
-                                   StringRef formOption, int64_t rowsOption,
-                                   int64_t stagesOption, int64_t sharedLimit,
-                                   int64_t clusterOption,
-                                   int64_t clusterLimit) {
-  const bool backward = isa<BackwardOp>(op);
-  ProblemShape shape = getProblemShape(values);
-  if (ShapedType::isDynamic(shape.numSources) ||
-      ShapedType::isDynamic(shape.width))
-    return op->emitError("attnres-lower-to-gpu needs static N and D; run "
-                         "attnres-specialize first"),
-           failure();
-  if (vectorBytes != 4 && vectorBytes != 8 && vectorBytes != 16)
-    return op->emitError() << "vector-bytes must be 4, 8 or 16, got "
-                           << vectorBytes,
-           failure();
-  if (threadsOption != 0 &&
-      (threadsOption % kWarpSize != 0 || threadsOption < kWarpSize ||
-       threadsOption > 1024))
-    return op->emitError() << "threads must be a multiple of 32 in [32, 1024], "
-                              "got "
-                           << threadsOption,
-           failure();
-  if (resident != "auto" && resident != "on" && resident != "off")
-    return op->emitError() << "resident must be auto, on or off, got '"
-                           << resident << "'",
-           failure();
-  if (formOption != "auto" && formOption != "resident" &&
-      formOption != "online" && formOption != "smem" &&
-      formOption != "cluster" && formOption != "streaming")
-    return op->emitError() << "form must be auto, resident, online, smem, "
-                              "cluster or streaming, got '"
-                           << formOption << "'",
-           failure();
-  if (formOption == "online" && backward)
-    return op->emitError("form = online is a forward form (the backward "
-                         "needs the whole tile: use smem or streaming)"),
-           failure();
-  if (formOption == "cluster" && !backward)
-    return op->emitError("form = cluster is a backward form (the forward "
-                         "uses online)"),
-           failure();
-  if (formOption == "cluster" && clusterLimit < 2)
-    return op->emitError("form = cluster needs thread-block clusters "
-                         "(sm_90 or newer)"),
-           failure();
-  if (clusterOption != 0 && clusterOption != 2 && clusterOption != 4 &&
-      clusterOption != 8)
-    return op->emitError() << "cluster must be 0 (auto), 2, 4 or 8, got "
-                           << clusterOption,
-           failure();
-  if (formOption == "smem" && !backward)
-    return op->emitError("form = smem is a backward form (the forward uses "
-                         "online)"),
-           failure();
-  if (rowsOption < 0 || rowsOption > 16)
-    return op->emitError() << "rows must be 0 (auto) or in [1, 16], got "
-                           << rowsOption,
-           failure();
-  if (stagesOption < 0 || stagesOption > 16)
-    return op->emitError() << "stages must be 0 (auto) or in [1, 16], got "
-                           << stagesOption,
-           failure();
-
-  TileLayout layout;
-  layout.numSources = shape.numSources;
-  layout.width = shape.width;
-  layout.fullWidth = shape.width;
-  layout.storage = cast<ShapedType>(values.getType()).getElementType();
-  layout.queryType = queryType;
-  layout.normType = normType;
-  int64_t elemBytes = layout.storage.getIntOrFloatBitWidth() / 8;
-  layout.vectorElems = std::max<int64_t>(1, vectorBytes / elemBytes);
-  while (shape.width % layout.vectorElems != 0)
-    layout.vectorElems /= 2;
-  int64_t vectors = shape.width / layout.vectorElems;
-  // The resident mapping: two vectors per thread, whole warps, up to 512.
-  const int64_t residentThreads = std::clamp<int64_t>(
-      llvm::alignTo(llvm::divideCeil(vectors, 2), kWarpSize), kWarpSize, 512);
-  layout = withThreads(layout, threadsOption ? threadsOption : residentThreads);
-  // The resident form keeps, per thread, the f32 tile (N rows of its lanes),
-  // w, (backward) dh and the c accumulators, and 2N partial sums. Use it
-  // while that fits the registers a thread of this CTA size can have.
-  int64_t lanes = layout.chunks * layout.vectorElems;
-  int64_t registerCap = registerBudget(layout.threads);
-  // Partial sums: 2N; addresses, indices, softmax temporaries: 32.
-  int64_t need = layout.numSources * lanes + lanes * (backward ? 3 : 1) +
-                 2 * layout.numSources + 32;
-  // Past 16 sources the 2N partial sums and their shuffles crowd the tile.
-  bool residentFits = need <= registerCap && layout.numSources <= 16;
-  // The smem form copies whole vectors with cp.async (4, 8 or 16 bytes).
-  auto smemFits = [&](const TileLayout &l) {
-    int64_t bytes = l.vectorElems * elemBytes;
-    int64_t n = l.numSources;
-    int64_t staticBytes = (l.numWarps() * 2 * n + 5 * n) * 4 + 2 * n * 8 +
-                          llvm::alignTo(2 * n * 4, 16) + 64;
-    return bytes >= 4 &&
-           (n + 1) * l.paddedRowBytes() + staticBytes <= sharedLimit;
-  };
-  // Each of a cluster's K CTAs keeps a D / K slice of dh and the N rows:
-  // the slice layout of the smallest K in [kMin, kMax] whose slice fits.
-  auto clusterLayout = [&](int64_t kMin,
-                           int64_t kMax) -> std::optional<TileLayout> {
-    for (int64_t k = kMin; k >= 2 && k <= kMax; k *= 2) {
-      TileLayout slice = layout;
-      if (shape.width % (k * layout.vectorElems) != 0)
-        continue;
-      slice.width = shape.width / k;
-      if (threadsOption == 0) {
-        int64_t sliceVectors = slice.width / slice.vectorElems;
-        int64_t threads =
-            llvm::alignTo(llvm::divideCeil(sliceVectors, 4), kWarpSize);
-        if (threads > 4 * kWarpSize)
-          threads = llvm::alignTo(threads, 4 * kWarpSize);
-        slice.threads = std::min<int64_t>(threads, 512);
-      }
-      slice = withThreads(slice, slice.threads);
-      slice.clusterSize = k;
-      if (smemFits(slice))
-        return slice;
-    }
-    return std::nullopt;
-  };
-  // Lanes per thread and row that ptxas kept without spilling on sm_80 and
-  // sm_90a in the backward (16-bit types keep dh packed).
-  const int64_t maxSharedTileLanes = elemBytes == 4 ? 32 : 56;
-  // Threads for a tile in shared memory (smem, cluster): each CTA works on
-  // one token at a time, so what counts is the CTAs an SM holds (tokens in
-  // flight), then warps. Of 64, 128 and 256 threads, the count with the most
-  // resident CTAs, ties to the larger, skipping counts that leave more than
-  // half of the last vector round idle or give a thread more lanes per row
-  // than it keeps without spilling (48 past two sources). Registers: ~40 +
-  // 5.5 per lane a thread owns (c and dh), as ptxas allocated them on
-  // sm_90a; measured on the H100 within 2-6 points of the best thread count
-  // at every target shape (docs/PERFORMANCE.md, v4).
-  auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
-    int64_t vectors = l.width / l.vectorElems;
-    int64_t maxLanes =
-        std::min<int64_t>(maxSharedTileLanes, l.numSources <= 2 ? 56 : 48);
-    std::optional<int64_t> best;
-    int64_t bestCtas = 0;
-    for (int64_t t : {64, 128, 256}) {
-      TileLayout c = withThreads(l, t);
-      if (t > 64 && c.chunks * t - vectors > t / 2)
-        continue;
-      if (c.lanes() > maxLanes || !smemFits(c))
-        continue;
-      int64_t regs = std::min<int64_t>(40 + c.lanes() * 11 / 2, 248);
-      int64_t bytes = (l.numSources + 1) * c.paddedRowBytes() + 1024;
-      int64_t ctas = std::min<int64_t>(
-          {int64_t(65536 / (llvm::alignTo(regs, 8) * t)), 2048 / t,
-           (sharedLimit + 1024) / bytes});
-      if (ctas >= bestCtas) {
-        best = t;
-        bestCtas = ctas;
-      }
-    }
-    return best;
-  };
-  Form form;
-  if (formOption == "resident" || (formOption == "auto" && resident == "on")) {
-    form = Form::Resident;
-  } else if (formOption == "online") {
-    form = Form::Online;
-  } else if (formOption == "smem") {
-    form = Form::Smem;
-  } else if (formOption == "cluster") {
-    form = Form::Cluster;
-  } else if (formOption == "streaming") {
-    form = Form::Streaming;
-  } else if (!backward) {
-    // Measured on the H100: online matched or beat resident at N = 2 and 4
-    // (its loads stay in flight across the reductions) and reads V once for
-    // any N; resident only where asked for.
-    form = Form::Online;
-  } else {
-    form = Form::Streaming; // refined below once the smem layout is known
-  }
-  if (threadsOption == 0 && form != Form::Resident) {
-    // The online form holds the current and the next group: two vectors per
-    // thread and row leave room for several rows. The smem and streaming
-    // forms hold no tile in registers: four vectors per thread and row.
-    // Whole groups of four warps past 128 threads: with an uneven warp count
-    // ptxas spilled.
-    int64_t perThread = form == Form::Online ? 2 : 4;
-    int64_t threads =
-        llvm::alignTo(llvm::divideCeil(vectors, perThread), kWarpSize);
-    if (threads > 4 * kWarpSize && form != Form::Online)
-      threads = llvm::alignTo(threads, 4 * kWarpSize);
-    layout.threads = std::min<int64_t>(threads, 512);
-    layout.chunks = llvm::divideCeil(vectors, layout.threads);
-    layout.fullChunks = vectors / layout.threads;
-  }
-  if (backward && formOption == "auto") {
-    // One read of V from shared memory where the tile fits a CTA. At N = 2
-    // and D <= 4096 the resident form measured faster on the H100 (87-88%
-    // against 80-85% for smem); at D = 5120 smem with 128 threads was
-    // (86% against 70%).
-    bool residentFirst = resident == "auto" && residentFits &&
-                         layout.numSources <= 2 && layout.width <= 4096;
-    // Where it does not fit, a pair of CTAs of one cluster holds it (sm_90):
-    // measured 81-90% against ~55% for streaming, which reads V twice.
-    // Larger clusters measured slower than streaming, so not past two.
-    form = residentFirst      ? Form::Resident
-           : smemFits(layout) ? Form::Smem
-           : clusterLimit >= 2 && clusterLayout(2, 2) ? Form::Cluster
-           : resident == "auto" && residentFits       ? Form::Resident
-                                                      : Form::Streaming;
-    if (form == Form::Resident && threadsOption == 0)
-      layout = withThreads(layout, residentThreads);
-  }
-  if (form == Form::Smem && !smemFits(layout))
-    return op->emitError() << "form = smem: the tile (" << layout.numSources + 1
-                           << " rows of " << layout.paddedRowBytes()
-                           << " bytes) does not fit " << sharedLimit
-                           << " bytes of shared memory, or vectors are "
-                              "narrower than 4 bytes",
-           failure();
-  if (form == Form::Cluster) {
-    std::optional<TileLayout> slice = clusterLayout(
-        clusterOption ? clusterOption : 2,
-        clusterOption ? clusterOption : clusterLimit);
-    if (!slice)
-      return op->emitError() << "form = cluster: no cluster of up to "
-                             << (clusterOption ? clusterOption : clusterLimit)
-                             << " CTAs holds the tile in shared memory with "
-                                "D divisible into whole vectors per CTA",
-             failure();
-    layout = *slice;
-  }
-  if (threadsOption == 0 && (form == Form::Smem || form == Form::Cluster)) {
-    if (std::optional<int64_t> threads = sharedTileThreads(layout))
-      layout = withThreads(layout, *threads);
-  }
-  if (threadsOption == 0 && form == Form::Streaming &&
-      layout.width / layout.vectorElems >= 128) {
-    // Measured on the H100: 128 threads streamed 2-12 points faster than
-    // 256 at N >= 16 and within 1-7 points at smaller N, up to the lanes a
-    // thread keeps without spilling (64 bf16 lanes at D = 8192 spilled).
-    TileLayout narrow = withThreads(layout, 128);
-    if (narrow.lanes() <= maxSharedTileLanes)
-      layout = narrow;
-  }
-  layout.form = form;
-  layout.resident = form == Form::Resident;
-  if (form == Form::Smem || form == Form::Cluster)
-    layout.tileBytes = (layout.numSources + 1) * layout.paddedRowBytes();
-  if (form == Form::Cluster) // the exchange area for per-row partial sums
-    layout.tileBytes += llvm::alignTo(2 * layout.numSources * 4, 16);
-  if (form == Form::Online &&
-      failed(chooseOnlineGroups(op, layout, threadsOption, rowsOption,
-                                stagesOption, sharedLimit)))
-    return failure();
-  return layout;
-}
 
 /// Emits the kernel bodies. Scalars are f32, indices and offsets i64.
 class KernelEmitter {
@@ -2092,6 +1659,20 @@ struct AttnResLowerToGPUPass
                       UnitAttr::get(module.getContext()));
   }
 
+  LayoutOptions layoutOptions() const {
+    LayoutOptions options;
+    options.threads = threadsPerBlock;
+    options.vectorBytes = vectorBytes;
+    options.resident = resident;
+    options.form = form;
+    options.rows = rows;
+    options.stages = stages;
+    options.sharedLimit = sharedBytes;
+    options.cluster = cluster;
+    options.clusterLimit = clusterLimit;
+    return options;
+  }
+
   LogicalResult lowerFunction(func::FuncOp func, Operation *fused) {
     auto checkVariant = [&](auto op) -> LogicalResult {
       if (op.getNormalizer() != Normalizer::softmax)
@@ -2119,8 +1700,7 @@ struct AttnResLowerToGPUPass
         return failure();
       FailureOr<TileLayout> layout = chooseLayout(
           forward, forward.getValues(), elementOf(forward.getQuery()),
-          elementOf(forward.getNormWeight()), threadsPerBlock, vectorBytes,
-          resident, form, rows, stages, sharedBytes, cluster, clusterLimit);
+          elementOf(forward.getNormWeight()), layoutOptions());
       if (failed(layout))
         return failure();
       float eps = forward.getEps().convertToFloat();
@@ -2137,8 +1717,7 @@ struct AttnResLowerToGPUPass
       return failure();
     FailureOr<TileLayout> layout = chooseLayout(
         backward, backward.getValues(), elementOf(backward.getQuery()),
-        elementOf(backward.getNormWeight()), threadsPerBlock, vectorBytes,
-        resident, form, rows, stages, sharedBytes, cluster, clusterLimit);
+        elementOf(backward.getNormWeight()), layoutOptions());
     if (failed(layout))
       return failure();
     if (layout->form == Form::Resident)

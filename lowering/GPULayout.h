@@ -1,0 +1,89 @@
+//===- GPULayout.h - How a kernel spreads a token over a CTA ----*- C++ -*-===//
+//
+// The choices attnres-lower-to-gpu makes before emitting a kernel: the form,
+// threads per CTA, vector width, rows per group and ring slots (online),
+// shared-memory tile (smem, cluster). The heuristics and the measurements
+// behind them are here; LowerToGPU.cpp emits what they choose.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_LOWERING_GPULAYOUT_H
+#define ATTNRES_LOWERING_GPULAYOUT_H
+
+#include "mlir/IR/Operation.h"
+#include "mlir/IR/Types.h"
+#include "mlir/IR/Value.h"
+#include "mlir/Support/LLVM.h"
+
+#include <cstdint>
+#include <string>
+
+namespace mlir::attnres {
+
+constexpr int64_t kWarpSize = 32;
+
+enum class Form { Resident, Online, Smem, Cluster, Streaming };
+
+/// How one token's [N, D] tile is spread over a CTA.
+struct TileLayout {
+  int64_t numSources;
+  int64_t width;
+  int64_t threads;
+  int64_t vectorElems; // elements per vector access
+  int64_t chunks;      // vectors per thread per row
+  int64_t fullChunks;  // leading chunks that are in bounds for every thread
+  bool resident;
+  Form form;
+  int64_t groupRows = 1;   // online form: rows per group
+  int64_t stages = 1;      // online form: ring slots (1: next group in registers)
+  int64_t tileBytes = 0;   // smem form: dynamic shared memory (N + 1 rows)
+  int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
+  int64_t fullWidth = 0;   // D (width is the slice of one CTA)
+  Type storage; // element type of values, h, grad_h, dv
+  Type queryType;
+  Type normType;
+
+  int64_t numWarps() const { return threads / kWarpSize; }
+  int64_t lanes() const { return chunks * vectorElems; }
+  int64_t elementBytes() const { return storage.getIntOrFloatBitWidth() / 8; }
+  /// Bytes of one row as the threads hold it (chunks past D included).
+  int64_t paddedRowBytes() const {
+    return threads * chunks * vectorElems * elementBytes();
+  }
+};
+
+/// Shared-memory layout of the online kernel (f32 words).
+struct OnlineScratch {
+  int64_t numSources, numWarps, rows;
+  int64_t partials(int64_t parity) const { return parity * numWarps * 2 * rows; }
+  int64_t scores() const { return 2 * numWarps * 2 * rows; }
+  int64_t rstds() const { return scores() + numSources; }
+  int64_t size() const { return rstds() + numSources; }
+};
+
+/// The lowering's options that shape a kernel (see the pass options).
+struct LayoutOptions {
+  int64_t threads = 0; ///< 0: heuristic
+  int64_t vectorBytes = 16;
+  std::string resident = "auto";
+  std::string form = "auto";
+  int64_t rows = 0;
+  int64_t stages = 0;
+  int64_t sharedLimit = 0; ///< bytes of shared memory a CTA may use
+  int64_t cluster = 0;
+  int64_t clusterLimit = 1; ///< largest cluster of the chip (1: none)
+};
+
+/// Registers per thread that still let one CTA of `threads` launch.
+int64_t registerBudget(int64_t threads);
+
+/// Picks the form and the thread mapping of D for the fused op `op` over
+/// `values` ([N, M, D]); an error on `op` names a bad or unsatisfiable
+/// option.
+FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
+                                   Type normType,
+                                   const LayoutOptions &options);
+
+} // namespace mlir::attnres
+
+#endif // ATTNRES_LOWERING_GPULAYOUT_H
