@@ -70,3 +70,4 @@ func.func @online(%v: tensor<8x?x4096xbf16>, %q: tensor<4096xf32>, %g: tensor<40
       -> (tensor<?x4096xbf16>, tensor<?x8xf32>, tensor<?x8xf32>)
   return %h, %a, %r : tensor<?x4096xbf16>, tensor<?x8xf32>, tensor<?x8xf32>
 }
+
