@@ -149,10 +149,10 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
   return success();
 }
 
-/// Picks the thread mapping of D: the widest vector that divides D and fits
-/// `vectorBytes`, and enough threads that each owns about two vectors a row.
 } // namespace
 
+/// The widest vector that divides D and fits `vectorBytes`; then the form
+/// and its threads, groups and tiles (each form's rule below).
 FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                                    Type normType,
                                    const LayoutOptions &options) {
