@@ -171,6 +171,8 @@ std::optional<CompiledKernel> compile(const KernelSpec &spec,
       entry.dynamicSharedBytes = bytes.getInt();
     if (auto size = func->getAttrOfType<IntegerAttr>("attnres.cluster_size"))
       entry.clusterSize = size.getInt();
+    if (auto layout = func->getAttrOfType<StringAttr>("attnres.layout"))
+      entry.layout = layout.str();
     kernel.entries.push_back(entry);
   });
   module->print(irStream);
@@ -239,7 +241,7 @@ assembleWithPtxas(const std::string &ptx, const std::string &arch,
     error = "cannot create temporary files for ptxas";
     return std::nullopt;
   }
-  auto cleanup = llvm::make_scope_exit([&] {
+  llvm::scope_exit cleanup([&] {
     llvm::sys::fs::remove(input);
     llvm::sys::fs::remove(output);
     llvm::sys::fs::remove(log);
@@ -308,7 +310,8 @@ std::string toJSON(const CompiledKernel &kernel) {
                                          {"vector_elems", entry.vectorElems},
                                          {"dynamic_shared_bytes",
                                           entry.dynamicSharedBytes},
-                                         {"cluster_size", entry.clusterSize}});
+                                         {"cluster_size", entry.clusterSize},
+                                         {"layout", entry.layout}});
   llvm::json::Object root{
       {"format", "attnres-kernel-1"},
       {"attnres_version", ATTNRES_VERSION},

@@ -31,6 +31,9 @@ struct KernelEntry {
   /// CTAs per thread-block cluster (fixed in the PTX): the grid must be a
   /// multiple of it. The backward still writes one partial row per CTA.
   int64_t clusterSize = 1;
+  /// What the lowering chose (e.g. "online rows=4 stages=2"): for people,
+  /// not needed to launch; empty for the reduce entry.
+  std::string layout;
 };
 
 /// The PTX of one spec and its launch metadata.

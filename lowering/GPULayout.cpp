@@ -5,6 +5,7 @@
 #include "dialect/AttnResOps.h"
 
 #include "llvm/ADT/bit.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
@@ -150,6 +151,23 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
 }
 
 } // namespace
+
+std::string describe(const TileLayout &layout) {
+  switch (layout.form) {
+  case Form::Resident:
+    return "resident";
+  case Form::Online:
+    return "online rows=" + std::to_string(layout.groupRows) +
+           " stages=" + std::to_string(layout.stages);
+  case Form::Smem:
+    return "smem";
+  case Form::Cluster:
+    return "cluster=" + std::to_string(layout.clusterSize);
+  case Form::Streaming:
+    return "streaming";
+  }
+  llvm_unreachable("unknown form");
+}
 
 /// The widest vector that divides D and fits `vectorBytes`; then the form
 /// and its threads, groups and tiles (each form's rule below).

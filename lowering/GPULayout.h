@@ -74,6 +74,10 @@ struct LayoutOptions {
   int64_t clusterLimit = 1; ///< largest cluster of the chip (1: none)
 };
 
+/// What the layout chose, for people: the form and its groups or cluster,
+/// e.g. "online rows=4 stages=2", "cluster=2", "smem".
+std::string describe(const TileLayout &layout);
+
 /// Registers per thread that still let one CTA of `threads` launch.
 int64_t registerBudget(int64_t threads);
 

@@ -55,6 +55,7 @@ constexpr llvm::StringLiteral kDynamicSharedAttr =
     "attnres.dynamic_shared_bytes";
 
 constexpr llvm::StringLiteral kClusterSizeAttr = "attnres.cluster_size";
+constexpr llvm::StringLiteral kLayoutAttr = "attnres.layout";
 
 /// Emits the kernel bodies. Scalars are f32, indices and offsets i64.
 class KernelEmitter {
@@ -1659,6 +1660,15 @@ struct AttnResLowerToGPUPass
                       UnitAttr::get(module.getContext()));
   }
 
+  /// Records what the layout chose on the main kernel (kernel metadata and
+  /// the tuner's table; no effect on the code).
+  static void markLayout(gpu::GPUModuleOp module, StringRef name,
+                         const TileLayout &layout) {
+    auto kernel = module.lookupSymbol<gpu::GPUFuncOp>(name);
+    kernel->setAttr(kLayoutAttr,
+                    StringAttr::get(kernel.getContext(), describe(layout)));
+  }
+
   LayoutOptions layoutOptions() const {
     LayoutOptions options;
     options.threads = threadsPerBlock;
@@ -1710,6 +1720,7 @@ struct AttnResLowerToGPUPass
         emitForwardOnline(b, module, name, eps, *layout);
       else
         emitForwardStreaming(b, module, name, eps, *layout);
+      markLayout(module, name, *layout);
       return success();
     }
     auto backward = cast<BackwardOp>(fused);
@@ -1726,6 +1737,7 @@ struct AttnResLowerToGPUPass
       emitBackwardSmem(b, module, name, *layout);
     else
       emitBackwardStreaming(b, module, name, *layout);
+    markLayout(module, name, *layout);
     emitReduce(b, module, (name + "_reduce").str(), *layout,
                elementOf(backward.getGradQuery()),
                elementOf(backward.getGradNormWeight()));

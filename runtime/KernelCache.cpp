@@ -401,6 +401,9 @@ KernelCache::readEntry(const std::string &dir, const std::string &keyText,
         object ? object->getInteger("dynamic_shared_bytes").value_or(0) : 0;
     entry.clusterSize =
         object ? object->getInteger("cluster_size").value_or(1) : 1;
+    if (std::optional<llvm::StringRef> layout =
+            object ? object->getString("layout") : std::nullopt)
+      entry.layout = layout->str();
     if (!name || name->empty() || entry.threads <= 0 || entry.threads > 1024 ||
         entry.vectorElems <= 0 || entry.dynamicSharedBytes < 0 ||
         entry.dynamicSharedBytes > (1 << 20) || entry.clusterSize < 1 ||

@@ -48,6 +48,7 @@ py::dict entryDict(const KernelEntry &entry) {
   d["vector_elems"] = entry.vectorElems;
   d["dynamic_shared_bytes"] = entry.dynamicSharedBytes;
   d["cluster_size"] = entry.clusterSize;
+  d["layout"] = entry.layout;
   return d;
 }
 

@@ -62,13 +62,22 @@ def test_kernel_forms_in_the_metadata():
                            tuning=attnres.Tuning(form="smem"))
     assert smem.entries[0]["dynamic_shared_bytes"] > 48 * 1024
     assert smem.entries[0]["cluster_size"] == 1
+    assert smem.entries[0]["layout"] == "smem"
     cluster = attnres.compile(32, 8192, "bf16", "backward", arch="sm_90a", ptxas=False,
                               tuning=attnres.Tuning(form="cluster", cluster=4))
     assert cluster.entries[0]["cluster_size"] == 4
+    assert cluster.entries[0]["layout"] == "cluster=4"
     assert ".reqnctapercluster 4" in cluster.ptx
     online = attnres.compile(8, 4096, "bf16", "forward", arch="sm_90a", ptxas=False,
                              tuning=attnres.Tuning(form="online", rows=2))
     assert online.spec.tuning.form == "online" and online.spec.tuning.rows == 2
+    # The ring in shared memory: two rows a group, the slots by heuristic.
+    assert online.entries[0]["layout"].startswith("online rows=2 stages=")
+    assert online.entries[0]["dynamic_shared_bytes"] > 0
+    registers = attnres.compile(8, 4096, "bf16", "forward", arch="sm_90a", ptxas=False,
+                                tuning=attnres.Tuning(form="online", rows=2, stages=1))
+    assert registers.entries[0]["layout"] == "online rows=2 stages=1"
+    assert registers.entries[0]["dynamic_shared_bytes"] == 0
     with pytest.raises((ValueError, attnres.Error), match="form"):
         attnres.compile(8, 4096, "bf16", "forward", ptxas=False,
                         tuning=attnres.Tuning(form="tiled"))

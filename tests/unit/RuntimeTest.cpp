@@ -813,29 +813,40 @@ TEST(RuntimeCache, DynamicSharedMemoryInMetadata) {
   ASSERT_EQ(cold.entries.size(), 2u);
   EXPECT_EQ(cold.entries[0].dynamicSharedBytes, 9 * 4096 * 2);
   EXPECT_EQ(cold.entries[1].dynamicSharedBytes, 0);
+  EXPECT_EQ(cold.entries[0].layout, "smem");
+  EXPECT_EQ(cold.entries[1].layout, "");
   KernelCache second(dir.str());
   CacheLookup disk = second.get(spec);
   EXPECT_EQ(disk.origin, CacheOrigin::Disk);
   EXPECT_EQ(disk.kernel->entries[0].dynamicSharedBytes, 9 * 4096 * 2);
+  EXPECT_EQ(disk.kernel->entries[0].layout, "smem");
 
   // The cluster form: the fewest CTAs that hold the tile (two for this
   // one), and the cluster size in the metadata.
   spec.tuning.form = "cluster";
   const CompiledKernel &cluster = *first.get(spec).kernel;
   EXPECT_EQ(cluster.entries[0].clusterSize, 2);
+  EXPECT_EQ(cluster.entries[0].layout, "cluster=2");
   EXPECT_EQ(cluster.entries[1].clusterSize, 1);
   EXPECT_EQ(KernelCache(dir.str()).get(spec).kernel->entries[0].clusterSize, 2);
 
   spec.tuning.form = "streaming";
   EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes, 0);
+  EXPECT_EQ(first.get(spec).kernel->entries[0].layout, "streaming");
   EXPECT_EQ(first.get(spec).kernel->entries[0].clusterSize, 1);
   spec.direction = Direction::Forward;
   spec.tuning.form = "online";
   // The online forward's ring: two slots of four rows of 4096 bf16.
   EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes,
             2 * 4 * 4096 * 2);
+  EXPECT_EQ(first.get(spec).kernel->entries[0].layout,
+            "online rows=4 stages=2");
   spec.tuning.stages = 1; // the next group in registers: no ring
   EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes, 0);
+  EXPECT_EQ(first.get(spec).kernel->entries[0].layout.rfind("online rows=", 0),
+            0u);
+  EXPECT_NE(first.get(spec).kernel->entries[0].layout.find(" stages=1"),
+            std::string::npos);
 }
 
 TEST(RuntimeApi, VectorAlignmentFollowsTheKernel) {

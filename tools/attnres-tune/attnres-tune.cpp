@@ -128,6 +128,7 @@ struct ConfigResult {
   int sameAs = -1;    ///< index of a config with identical PTX
   std::string ptx;
   int64_t ctaThreads = 0;
+  std::string layout; ///< what the lowering chose (form, rows, stages, ...)
   int registers = -1, spillBytes = -1;
   double ms = NAN, tbps = NAN;
 };
@@ -512,6 +513,7 @@ void compileAll(SpecResult &result, bool havePtxas) {
           throw attnres::Error(ErrorKind::Compile, "no kernel entry");
         config.ptx = compiled.ptx;
         config.ctaThreads = compiled.entries[0].threads;
+        config.layout = compiled.entries[0].layout;
         config.feasible = true;
         if (havePtxas && compiled.resources.empty()) {
           config.feasible = false;
@@ -701,8 +703,8 @@ void printTable(const Device &device, const SpecResult &result) {
   outs() << formatv("  {0,3} ", "#");
   for (const TuningKnob &knob : tuningKnobs())
     outs() << formatv("{0,-13}", knob.name);
-  outs() << formatv("{0,5} {1,5} {2,9} {3,7} {4,7}  {5}\n", "cta", "regs", "ms",
-                    "TB/s", "%copy", "note");
+  outs() << formatv("{0,-24} {1,5} {2,5} {3,9} {4,7} {5,7}  {6}\n", "layout",
+                    "cta", "regs", "ms", "TB/s", "%copy", "note");
   for (size_t i = 0; i < result.configs.size(); ++i) {
     const ConfigResult &c = result.configs[i];
     outs() << formatv("  {0,3} ", i);
@@ -717,13 +719,14 @@ void printTable(const Device &device, const SpecResult &result) {
     if (int(i) == result.best)
       note += (note.empty() ? "" : "; ") + std::string("BEST");
     std::string regs = c.registers >= 0 ? std::to_string(c.registers) : "-";
+    std::string layout = c.layout.empty() ? "-" : c.layout;
     if (c.feasible && std::isfinite(c.ms))
-      outs() << formatv("{0,5} {1,5} {2,9:f4} {3,7:f3} {4,6:f1}%  {5}\n",
-                        c.ctaThreads, regs, c.ms, c.tbps,
+      outs() << formatv("{0,-24} {1,5} {2,5} {3,9:f4} {4,7:f3} {5,6:f1}%  {6}\n",
+                        layout, c.ctaThreads, regs, c.ms, c.tbps,
                         100 * c.tbps / device.copyTbps, note);
     else
-      outs() << formatv("{0,5} {1,5} {2,9} {3,7} {4,7}  {5}\n", c.ctaThreads,
-                        regs, "-", "-", "-", note);
+      outs() << formatv("{0,-24} {1,5} {2,5} {3,9} {4,7} {5,7}  {6}\n", layout,
+                        c.ctaThreads, regs, "-", "-", "-", note);
   }
 }
 
@@ -763,6 +766,8 @@ json::Value resultJSON(const Device &device, const SpecResult &r) {
                    {"heuristic", c.heuristic},
                    {"feasible", c.feasible},
                    {"cta_threads", c.ctaThreads}};
+    if (!c.layout.empty())
+      o["layout"] = c.layout;
     if (c.registers >= 0)
       o["registers"] = c.registers;
     if (c.spillBytes >= 0)
