@@ -70,11 +70,7 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
                     (stagesOption == 0 && ringFits(ringLayout, 2, 1));
   if (ring)
     layout = ringLayout;
-  int64_t lanes = layout.lanes();
-  int64_t packed =
-      layout.chunks * std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
-  int64_t cap = registerBudget(layout.threads);
-  int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
+  const int64_t lanes = layout.lanes();
   if (rowsOption != 0) {
     layout.groupRows = rowsOption;
   } else if (ring) {
@@ -87,6 +83,10 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
     // widened and the next group in flight. Pick the rows that keep the
     // most bytes in flight per SM (CTAs per SM x rows), the larger on
     // ties.
+    int64_t packed = layout.chunks *
+                     std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
+    int64_t cap = registerBudget(layout.threads);
+    int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
     layout.groupRows = 1;
     int64_t best = 0;
     for (int64_t rows = 1; rows <= 8 && rows <= layout.numSources;
@@ -135,8 +135,7 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
       ringBytes(layout.stages, layout.groupRows) > kRingBytesPerCta)
     layout.stages = 2;
   if (ring) {
-    layout.tileBytes =
-        layout.stages * layout.groupRows * layout.paddedRowBytes();
+    layout.tileBytes = ringBytes(layout.stages, layout.groupRows);
     if (!ringFits(layout, layout.stages, layout.groupRows))
       return op->emitError()
                  << "stages = " << layout.stages << ": the ring ("

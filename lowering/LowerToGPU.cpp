@@ -1014,18 +1014,27 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   if (ring)
     copier.emplace(e, TileCopier::declareTile(b, module));
 
-  // The raw vectors of group `group` (rows clamped into [0, N)) of `token`.
+  // Row r of group `group`, clamped into [0, N) (a partial last group
+  // repeats row N - 1; its scores are masked).
+  auto groupRow = [&](Value group, int64_t r) {
+    Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
+    if (n % rows != 0)
+      row = arith::MinSIOp::create(b, row, e.i64(n - 1));
+    return row;
+  };
+  // The raw vectors of group `group` of `token`.
   auto loadGroup = [&](Value token, Value group) {
     Value rowStart = e.mulI(token, e.i64(layout.width));
     SmallVector<Value> raw;
-    for (int64_t r = 0; r < rows; ++r) {
-      Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
-      if (n % rows != 0)
-        row = arith::MinSIOp::create(b, row, e.i64(n - 1));
-      llvm::append_range(raw, loadRawRow(e, s.rowPointer(row), rowStart,
-                                         layout.storage));
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      llvm::append_range(raw, loadRawRow(e, s.rowPointer(groupRow(group, r)),
+                                         rowStart, layout.storage));
     return raw;
+  };
+  // The first tile row of the ring slot of the CTA's group `index`.
+  auto ringSlot = [&](Value index) {
+    return e.mulI(arith::RemUIOp::create(b, index, e.i64(stages)),
+                  e.i64(rows));
   };
 
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
@@ -1037,19 +1046,14 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     Value tokenIndex = arith::DivUIOp::create(b, index, e.i64(groups));
     Value group = e.addI(index, e.mulI(tokenIndex, e.i64(-groups)));
     Value token = e.addI(block, e.mulI(tokenIndex, grid));
-    Value slot = e.mulI(arith::RemUIOp::create(b, index, e.i64(stages)),
-                        e.i64(rows));
+    Value slot = ringSlot(index);
     e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, token,
                                    args.numTokens),
              [&] {
                Value rowStart = e.mulI(token, e.i64(layout.width));
-               for (int64_t r = 0; r < rows; ++r) {
-                 Value row = e.addI(e.mulI(group, e.i64(rows)), e.i64(r));
-                 if (n % rows != 0)
-                   row = arith::MinSIOp::create(b, row, e.i64(n - 1));
-                 copier->copyRow(s.rowPointer(row), rowStart,
+               for (int64_t r = 0; r < rows; ++r)
+                 copier->copyRow(s.rowPointer(groupRow(group, r)), rowStart,
                                  e.addI(slot, e.i64(r)), /*commit=*/false);
-               }
              });
     copier->commit();
   };
@@ -1083,8 +1087,7 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           if (ring) {
             copyGroup(e.addI(counter, e.i64(stages - 1)));
             copier->wait(stages - 1);
-            Value slot = e.mulI(
-                arith::RemUIOp::create(b, counter, e.i64(stages)), e.i64(rows));
+            Value slot = ringSlot(counter);
             for (int64_t r = 0; r < rows; ++r)
               v.push_back(copier->readRow(e.addI(slot, e.i64(r))));
           } else {
