@@ -23,6 +23,11 @@ bool formApplies(const KernelSpec &s) {
   return true;
 }
 bool rowsApply(const KernelSpec &s) { return s.tuning.form == "online"; }
+// The forms that keep a ring in shared memory.
+bool stagesApply(const KernelSpec &s) {
+  const std::string &f = s.tuning.form;
+  return f == "online" || f == "smem" || f == "cluster";
+}
 bool clusterApplies(const KernelSpec &s) { return s.tuning.form == "cluster"; }
 } // namespace
 
@@ -37,7 +42,7 @@ const std::vector<TuningKnob> &tuningKnobs() {
       {"resident", &Tuning::resident, {"auto"}, "tile in registers (on), streamed (off), or auto; superseded by form"},
       {"form", &Tuning::form, {"resident", "online", "smem", "cluster", "streaming"}, "kernel form (auto: heuristic)", formApplies},
       {"rows", &Tuning::rows, {0, 1, 2, 4}, "online form: rows per group (0: heuristic)", rowsApply},
-      {"stages", &Tuning::stages, {0, 1, 2, 3}, "online form: ring slots in shared memory (1: next group in registers; 0: heuristic)", rowsApply},
+      {"stages", &Tuning::stages, {0, 1, 2, 3}, "ring in shared memory: online form, slots of groups (1: next group in registers); smem and cluster forms, whole tiles (1: one, each row refilled once consumed); 0: heuristic", stagesApply},
       {"cluster", &Tuning::cluster, {0, 2, 4, 8}, "cluster form: CTAs per cluster (0: fewest that fit)", clusterApplies},
   };
   // clang-format on

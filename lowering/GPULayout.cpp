@@ -159,9 +159,10 @@ std::string describe(const TileLayout &layout) {
     return "online rows=" + std::to_string(layout.groupRows) +
            " stages=" + std::to_string(layout.stages);
   case Form::Smem:
-    return "smem";
+    return "smem ring=" + std::to_string(layout.ringRows);
   case Form::Cluster:
-    return "cluster=" + std::to_string(layout.clusterSize);
+    return "cluster=" + std::to_string(layout.clusterSize) +
+           " ring=" + std::to_string(layout.ringRows);
   case Form::Streaming:
     return "streaming";
   }
@@ -267,14 +268,19 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                  2 * layout.numSources + 32;
   // Past 16 sources the 2N partial sums and their shuffles crowd the tile.
   bool residentFits = need <= registerCap && layout.numSources <= 16;
+  // Shared memory of the smem and cluster forms besides the tile rows:
+  // scratch, pointer table, the cluster's exchange area.
+  auto sharedTileStaticBytes = [&](const TileLayout &l) {
+    int64_t n = l.numSources;
+    return (l.numWarps() * 2 * n + 5 * n) * 4 + (2 * n + 1) * 8 +
+           llvm::alignTo(2 * n * 4, 16) + 64;
+  };
   // The smem form copies whole vectors with cp.async (4, 8 or 16 bytes).
   auto smemFits = [&](const TileLayout &l) {
     int64_t bytes = l.vectorElems * elemBytes;
-    int64_t n = l.numSources;
-    int64_t staticBytes = (l.numWarps() * 2 * n + 5 * n) * 4 + 2 * n * 8 +
-                          llvm::alignTo(2 * n * 4, 16) + 64;
     return bytes >= 4 &&
-           (n + 1) * l.paddedRowBytes() + staticBytes <= sharedLimit;
+           (l.numSources + 1) * l.paddedRowBytes() + sharedTileStaticBytes(l) <=
+               sharedLimit;
   };
   // Each of a cluster's K CTAs keeps a D / K slice of dh and the N rows:
   // the slice layout of the smallest K in [kMin, kMax] whose slice fits.
@@ -312,6 +318,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // 5.5 per lane a thread owns (c and dh), as ptxas allocated them on
   // sm_90a; measured on the H100 within 2-6 points of the best thread count
   // at every target shape (docs/PERFORMANCE.md, v4).
+  auto sharedTileCtas = [&](const TileLayout &c) {
+    int64_t regs = std::min<int64_t>(40 + c.lanes() * 11 / 2, 248);
+    int64_t bytes = (c.numSources + 1) * c.paddedRowBytes() + 1024;
+    return std::min<int64_t>(
+        {int64_t(65536 / (llvm::alignTo(regs, 8) * c.threads)),
+         2048 / c.threads, (sharedLimit + 1024) / bytes});
+  };
   auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
     int64_t vectors = l.width / l.vectorElems;
     int64_t maxLanes =
@@ -324,11 +337,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
         continue;
       if (c.lanes() > maxLanes || !smemFits(c))
         continue;
-      int64_t regs = std::min<int64_t>(40 + c.lanes() * 11 / 2, 248);
-      int64_t bytes = (l.numSources + 1) * c.paddedRowBytes() + 1024;
-      int64_t ctas = std::min<int64_t>(
-          {int64_t(65536 / (llvm::alignTo(regs, 8) * t)), 2048 / t,
-           (sharedLimit + 1024) / bytes});
+      int64_t ctas = sharedTileCtas(c);
       if (ctas >= bestCtas) {
         best = t;
         bestCtas = ctas;
@@ -422,8 +431,34 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   }
   layout.form = form;
   layout.resident = form == Form::Resident;
-  if (form == Form::Smem || form == Form::Cluster)
-    layout.tileBytes = (layout.numSources + 1) * layout.paddedRowBytes();
+  if (form == Form::Smem || form == Form::Cluster) {
+    // The tile is a ring of row slots that the token rows (dh, v_0, ...,
+    // v_{N-1}, then the next token's) fill in turn, each slot refilled as
+    // soon as its row is consumed: rows past one tile are loads in flight
+    // across the reductions. `stages` whole tiles when asked; else what the
+    // CTA's share of the SM's shared memory holds (CTAs per SM as above),
+    // at most four tiles.
+    constexpr int64_t kMaxRingTiles = 4;
+    const int64_t tileRows = layout.numSources + 1;
+    const int64_t rowBytes = layout.paddedRowBytes();
+    const int64_t otherBytes = sharedTileStaticBytes(layout);
+    if (stagesOption != 0) {
+      layout.ringRows = stagesOption * tileRows;
+      if (layout.ringRows * rowBytes + otherBytes > sharedLimit)
+        return op->emitError()
+                   << "stages = " << stagesOption << ": the ring ("
+                   << stagesOption << " x " << tileRows << " rows of "
+                   << rowBytes << " bytes) does not fit " << sharedLimit
+                   << " bytes of shared memory",
+               failure();
+    } else {
+      int64_t ctas = std::max<int64_t>(1, sharedTileCtas(layout));
+      int64_t share = (sharedLimit + 1024) / ctas - 1024 - otherBytes;
+      layout.ringRows =
+          std::clamp(share / rowBytes, tileRows, kMaxRingTiles * tileRows);
+    }
+    layout.tileBytes = layout.ringRows * rowBytes;
+  }
   if (form == Form::Cluster) // the exchange area for per-row partial sums
     layout.tileBytes += llvm::alignTo(2 * layout.numSources * 4, 16);
   if (form == Form::Online &&

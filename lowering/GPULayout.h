@@ -36,7 +36,8 @@ struct TileLayout {
   Form form;
   int64_t groupRows = 1;   // online form: rows per group
   int64_t stages = 1;      // online form: ring slots (1: next group in registers)
-  int64_t tileBytes = 0;   // smem form: dynamic shared memory (N + 1 rows)
+  int64_t tileBytes = 0;   // dynamic shared memory (online ring, smem tile)
+  int64_t ringRows = 0;    // smem, cluster: row slots of the tile ring
   int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
   int64_t fullWidth = 0;   // D (width is the slice of one CTA)
   Type storage; // element type of values, h, grad_h, dv

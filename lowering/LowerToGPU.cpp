@@ -1317,10 +1317,11 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 //===----------------------------------------------------------------------===//
 // Shared-memory form (backward): the token's dh and N rows are copied into
 // dynamic shared memory with cp.async, each thread its own vectors (so no
-// barrier guards the tile: a thread only reads back what it copied). Pass 1
-// waits for the copies row by row; pass 2 reads each row back and, once it
-// is consumed, starts copying the same row of the CTA's next token into its
-// place, so loads stay in flight across the reductions. One read of V.
+// barrier guards the tile: a thread only reads back what it copied). The
+// tile is a ring of R >= N + 1 row slots that the CTA's rows fill in turn;
+// pass 1 waits for the copies row by row, pass 2 reads each row back and,
+// once it is consumed, starts copying the row R ahead into its slot, so
+// loads stay in flight across the reductions. One read of V.
 //===----------------------------------------------------------------------===//
 
 /// Cluster form: sums the CTAs' totals (2N per-row partial sums) in rank
@@ -1384,9 +1385,9 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t fullWidth = layout.fullWidth;
   const int64_t exchangeBytes = k > 1 ? llvm::alignTo(2 * n * 4, 16) : 0;
   StreamScratch scratch{n, layout.numWarps()};
-  auto kernel =
-      createKernel(b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
-                   layout.threads, layout.vectorElems, scratch.size(), 2 * n);
+  auto kernel = createKernel(
+      b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
+      layout.threads, layout.vectorElems, scratch.size(), 2 * n + 1);
   kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
   if (k > 1) {
     // Cluster shape in the PTX (.reqnctapercluster): a plain launch works.
@@ -1399,7 +1400,10 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   BackwardArgs args(kernel, n);
   e.beginKernel();
   StreamEmitter s(e, kernel);
-  SmallVector<Value> table(args.sources);
+  // Slot 0: grad_h, 1..N: sources (slot r is row r of a token's rows in
+  // the ring), N+1..2N: their gradients.
+  SmallVector<Value> table{args.gradH};
+  llvm::append_range(table, args.sources);
   llvm::append_range(table, args.gradSources);
   s.fillPointerTable(table);
   StringRef tileSymbol = TileCopier::declareTile(b, module);
@@ -1421,66 +1425,89 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   SmallVector<Value> w;
   for (auto [qv, gv] : llvm::zip_equal(q, g))
     w.push_back(e.mul(qv, gv));
-  Value lastToken = e.addI(args.numTokens, e.i64(-1));
-  Value dhRow = e.i64(n); // tile rows 0..N-1: sources, N: grad_h
   auto startOf = [&](Value token) {
     return e.addI(e.mulI(token, e.i64(fullWidth)), columns);
   };
 
-  // Copy groups per token, in order: dh, v_0, ..., v_{N-1}.
-  auto copyToken = [&](Value token) {
-    Value rowStart = startOf(token);
-    tile.copyRow(args.gradH, rowStart, dhRow);
-    rolledLoop(e, arith::ConstantIndexOp::create(b, n), {},
-               [&](Value row, ValueRange) {
-                 tile.copyRow(s.rowPointer(row), rowStart, row);
-                 return SmallVector<Value>{};
-               });
+  // The ring: the CTA's rows in order (per token: dh, v_0, ..., v_{N-1})
+  // fill the R row slots in turn, row `index` in slot index % R, one
+  // cp.async group per row. A slot is refilled once its row is consumed:
+  // dh once in registers, v_i once its dv row is out. So the row R ahead
+  // is copied at each consumption, and before reading row `index` the
+  // copies of rows index + 1 .. (last consumed + R) may stay in flight.
+  const int64_t ringRows = layout.ringRows;
+  const int64_t tokenRows = n + 1;
+  auto slotOf = [&](Value index) {
+    return arith::RemUIOp::create(b, index, e.i64(ringRows));
   };
-  copyToken(arith::MinSIOp::create(b, first, lastToken));
+  // Copies row `index` (an empty group past the CTA's last token, so every
+  // wait counts the same groups).
+  auto copyRow = [&](Value index) {
+    Value tokenIndex = arith::DivUIOp::create(b, index, e.i64(tokenRows));
+    Value row = e.addI(index, e.mulI(tokenIndex, e.i64(-tokenRows)));
+    Value token = e.addI(first, e.mulI(tokenIndex, step));
+    e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, token,
+                                   args.numTokens),
+             [&] {
+               tile.copyRow(s.rowPointer(row), startOf(token), slotOf(index),
+                            /*commit=*/false);
+             });
+    tile.commit();
+  };
+  rolledLoop(e, arith::ConstantIndexOp::create(b, ringRows), {},
+             [&](Value index, ValueRange) {
+               copyRow(index);
+               return SmallVector<Value>{};
+             });
 
-  SmallVector<Value> zeros(w.size(), e.f32(0.0));
-  SmallVector<Value> c = e.tokenLoop(
-      args.numTokens, zeros,
+  SmallVector<Value> init(w.size(), e.f32(0.0));
+  init.push_back(e.i64(0)); // the index of the token's dh row
+  SmallVector<Value> carriedOut = e.tokenLoop(
+      args.numTokens, init,
       [&](Value token, ValueRange carried) {
         Value rowStart = startOf(token);
-        Value nextStart =
-            startOf(arith::MinSIOp::create(b, e.addI(token, step), lastToken));
+        Value dhIndex = carried.back();
+        auto rowIndex = [&](Value row) {
+          return e.addI(e.addI(dhIndex, e.i64(1)), row);
+        };
         // Pass 1 (unrolled: cp.async.wait_group takes a constant):
         // dalpha_i = dh . v_i and u_i = w . v_i as each row lands.
-        tile.wait(n);
-        SmallVector<Value> dh = tile.readRow(dhRow);
+        tile.wait(ringRows - 1);
+        SmallVector<Value> dh = tile.readRow(slotOf(dhIndex));
+        copyRow(e.addI(dhIndex, e.i64(ringRows)));
         for (int64_t i = 0; i < n; ++i) {
-          tile.wait(n - 1 - i);
-          SmallVector<Value> v = tile.readRow(e.i64(i));
+          tile.wait(ringRows - 1 - i);
+          SmallVector<Value> v = tile.readRow(slotOf(rowIndex(e.i64(i))));
           s.publishPartials(e.i64(i), dotLanes(e, dh, v), dotLanes(e, w, v));
         }
-        // dh is in registers now: its slot takes the next token's.
-        tile.copyRow(args.gradH, nextStart, dhRow);
         s.sumPartials();
         if (k > 1)
           exchangeTotals(e, s, tile.tile, scratch);
         storeBackwardCoefficients(e, s, scratch, token, args.alphaIn,
                                   args.rstdIn);
-        // Pass 2: dv rows from the tile; each consumed row's slot starts
-        // receiving the next token's row.
-        return rolledLoop(
-            e, arith::ConstantIndexOp::create(b, n), carried,
+        // Pass 2: dv rows from the tile, each slot refilled once consumed.
+        SmallVector<Value> acc = rolledLoop(
+            e, arith::ConstantIndexOp::create(b, n), carried.drop_back(),
             [&](Value row, ValueRange acc) {
               Value alpha = s.loadF(scratch.coef(0), row);
               Value coefW = s.loadF(scratch.coef(1), row);
               Value coefV = s.loadF(scratch.coef(2), row);
-              SmallVector<Value> v = tile.readRow(row);
+              Value index = rowIndex(row);
+              SmallVector<Value> v = tile.readRow(slotOf(index));
               SmallVector<Value> next(acc.begin(), acc.end());
-              storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
+              storeRow(e, s.rowPointer(e.addI(row, e.i64(n + 1))), rowStart,
                        layout.storage,
                        e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
-              tile.copyRow(s.rowPointer(row), nextStart, row);
+              copyRow(e.addI(index, e.i64(ringRows)));
               return next;
             });
+        acc.push_back(e.addI(dhIndex, e.i64(tokenRows)));
+        return acc;
       },
       first, step);
-  // The last prefetch (a clamped repeat) must land before the CTA exits.
+  SmallVector<Value> c(ArrayRef<Value>(carriedOut).drop_back());
+  // Copies past the last token are empty, but every group must complete
+  // before the CTA exits.
   tile.wait(0);
   // This CTA's partial row of c: its columns, zeros in the other CTAs'
   // columns of the cluster (the reduce kernel sums whole rows).

@@ -81,8 +81,10 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
         >= 2 the groups ahead are copied into a ring in shared memory
         (cp.async), stages - 1 of them in flight;
       - `smem` (backward): each thread copies its part of the tile into
-        dynamic shared memory with cp.async (one read of V); the next
-        token's rows are copied in as the current ones are consumed;
+        dynamic shared memory with cp.async (one read of V); the tile is a
+        ring of row slots (`stages` tiles, or what the CTA's share of
+        shared memory holds), each slot refilled with the row a ring ahead
+        as soon as its row is consumed;
       - `cluster` (backward, sm_90): like `smem` with D split over the CTAs
         of a thread-block cluster, the per-row partial sums exchanged
         through distributed shared memory (`auto` takes it where the tile
@@ -102,8 +104,10 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
     Option<"rows", "rows", "int64_t", "0",
            "online form: rows per group (0: heuristic)">,
     Option<"stages", "stages", "int64_t", "0",
-           "online form: ring slots of groups in shared memory, stages - 1 "
-           "in flight (1: the next group in registers; 0: heuristic)">,
+           "ring in shared memory: online form, slots of groups, stages - 1 "
+           "in flight (1: the next group in registers); smem and cluster "
+           "forms, whole tiles of N + 1 rows (1: one, each row refilled "
+           "once consumed); 0: heuristic">,
     Option<"cluster", "cluster", "int64_t", "0",
            "cluster form: CTAs per cluster, 2, 4 or 8 (0: the fewest that "
            "hold the tile)">,

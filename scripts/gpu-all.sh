@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the GPU work on a machine without LLVM, from the repository root, by
 # stage (in the order given; default: all):
-#   check   the kernel matrix against float64 (.bundle/, scripts/gpu-bundle.sh)
-#           and the runtime's GPU suite
+#   check   the kernel matrix and its variants (kernels-*) against float64
+#           (.bundle/, scripts/gpu-bundle.sh) and the runtime's GPU suite
 #   python  builds the Python module against the prebuilt core (.bundle-py/,
 #           scripts/python-bundle.sh) and runs pytest (scripts/gpu-python.sh)
 #   tune    attnres-tune (.bundle-t/, scripts/gpu-tune-bundle.sh) on the
@@ -41,11 +41,16 @@ for s in $stages; do
     "$b/attnres-gpu-check" "$b/kernels" --tokens 64 > "$logs/check.txt" 2>&1 || status=1
     grep -c "^PASS" "$logs/check.txt" | sed 's/^/kernels passed: /'
     grep -v "^PASS" "$logs/check.txt" | tail -8
-    if [ -d "$b/kernels-cluster" ]; then
+    # Variants beside the defaults (explicit forms and knobs), checked and
+    # timed.
+    for d in "$b"/kernels-*; do
+      [ -d "$d" ] || continue
       timing=--time; [ "${ATTNRES_CHECK_TIME:-1}" = 0 ] && timing=
-      "$b/attnres-gpu-check" "$b/kernels-cluster" --tokens 64 $timing > "$logs/check-cluster.txt" 2>&1 || status=1
-      grep -v "^PASS" "$logs/check-cluster.txt" | tail -12
-    fi
+      name=$(basename "$d")
+      "$b/attnres-gpu-check" "$d" --tokens 64 $timing > "$logs/check-$name.txt" 2>&1 || status=1
+      echo "$name: $(grep -c "^PASS" "$logs/check-$name.txt") passed"
+      grep -v "^PASS" "$logs/check-$name.txt" | tail -12
+    done
     if [ -x "$b/attnres-runtime-gpu-tests" ]; then
       "$b/attnres-runtime-gpu-tests" > "$logs/runtime-gpu.txt" 2>&1 || status=1
       tail -3 "$logs/runtime-gpu.txt"

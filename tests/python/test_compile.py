@@ -58,15 +58,16 @@ def test_cache_location_and_hits(tmp_path):
 
 def test_kernel_forms_in_the_metadata():
     # The backward tile in shared memory, and split over a cluster on sm_90a.
+    # One tile (stages=1) is dh and the 16 rows of 2048 bf16.
     smem = attnres.compile(16, 2048, "bf16", "backward", arch="sm_90a", ptxas=False,
-                           tuning=attnres.Tuning(form="smem"))
-    assert smem.entries[0]["dynamic_shared_bytes"] > 48 * 1024
+                           tuning=attnres.Tuning(form="smem", stages=1))
+    assert smem.entries[0]["dynamic_shared_bytes"] == 17 * 2048 * 2
     assert smem.entries[0]["cluster_size"] == 1
-    assert smem.entries[0]["layout"] == "smem"
+    assert smem.entries[0]["layout"] == "smem ring=17"
     cluster = attnres.compile(32, 8192, "bf16", "backward", arch="sm_90a", ptxas=False,
-                              tuning=attnres.Tuning(form="cluster", cluster=4))
+                              tuning=attnres.Tuning(form="cluster", cluster=4, stages=1))
     assert cluster.entries[0]["cluster_size"] == 4
-    assert cluster.entries[0]["layout"] == "cluster=4"
+    assert cluster.entries[0]["layout"] == "cluster=4 ring=33"
     assert ".reqnctapercluster 4" in cluster.ptx
     online = attnres.compile(8, 4096, "bf16", "forward", arch="sm_90a", ptxas=False,
                              tuning=attnres.Tuning(form="online", rows=2))

@@ -799,8 +799,9 @@ TEST(RuntimeApi, EmptyForwardIsANoOp) {
   EXPECT_NO_THROW(c.run());
 }
 
-// The shared-memory backward declares its tile size (dh and N rows as the
-// threads hold them) and it survives the disk cache; other forms declare none.
+// The shared-memory backward declares its ring's size (rows of D as the
+// threads hold them; one tile is dh and the N rows) and it survives the disk
+// cache; other forms declare none.
 TEST(RuntimeCache, DynamicSharedMemoryInMetadata) {
   TempDir dir;
   KernelSpec spec;
@@ -808,25 +809,27 @@ TEST(RuntimeCache, DynamicSharedMemoryInMetadata) {
   spec.width = 4096;
   spec.direction = Direction::Backward;
   spec.tuning.form = "smem";
+  spec.tuning.stages = 2;
   KernelCache first(dir.str());
   const CompiledKernel &cold = *first.get(spec).kernel;
   ASSERT_EQ(cold.entries.size(), 2u);
-  EXPECT_EQ(cold.entries[0].dynamicSharedBytes, 9 * 4096 * 2);
+  EXPECT_EQ(cold.entries[0].dynamicSharedBytes, 2 * 9 * 4096 * 2);
   EXPECT_EQ(cold.entries[1].dynamicSharedBytes, 0);
-  EXPECT_EQ(cold.entries[0].layout, "smem");
+  EXPECT_EQ(cold.entries[0].layout, "smem ring=18");
   EXPECT_EQ(cold.entries[1].layout, "");
   KernelCache second(dir.str());
   CacheLookup disk = second.get(spec);
   EXPECT_EQ(disk.origin, CacheOrigin::Disk);
-  EXPECT_EQ(disk.kernel->entries[0].dynamicSharedBytes, 9 * 4096 * 2);
-  EXPECT_EQ(disk.kernel->entries[0].layout, "smem");
+  EXPECT_EQ(disk.kernel->entries[0].dynamicSharedBytes, 2 * 9 * 4096 * 2);
+  EXPECT_EQ(disk.kernel->entries[0].layout, "smem ring=18");
+  spec.tuning.stages = 0;
 
   // The cluster form: the fewest CTAs that hold the tile (two for this
   // one), and the cluster size in the metadata.
   spec.tuning.form = "cluster";
   const CompiledKernel &cluster = *first.get(spec).kernel;
   EXPECT_EQ(cluster.entries[0].clusterSize, 2);
-  EXPECT_EQ(cluster.entries[0].layout, "cluster=2");
+  EXPECT_EQ(cluster.entries[0].layout.rfind("cluster=2 ring=", 0), 0u);
   EXPECT_EQ(cluster.entries[1].clusterSize, 1);
   EXPECT_EQ(KernelCache(dir.str()).get(spec).kernel->entries[0].clusterSize, 2);
 

@@ -115,10 +115,10 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
     KernelSpec spec = specOf(8, 4096, DType::BF16, direction);
     std::vector<Tuning> all = tuningCandidates(spec);
     // threads x vector bytes x the forms of this direction (online with its
-    // four row counts times four ring depths; cluster with its four sizes on
-    // sm_90a).
+    // four row counts times four ring depths; smem with four ring depths,
+    // cluster with its four sizes times four ring depths on sm_90a).
     size_t forms =
-        direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 1 + 4 + 1;
+        direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 4 + 4 * 4 + 1;
     EXPECT_EQ(all.size(), 6 * 3 * forms) << toString(direction);
     for (const Tuning &t : all) {
       KernelSpec candidate = spec;
@@ -135,7 +135,7 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
           return knob.get(t) == value;
         });
         bool forwardOnly = value == KnobValue(std::string("online")) ||
-                           ((knob.name == "rows" || knob.name == "stages") &&
+                           (knob.name == "rows" &&
                             value != KnobValue(int64_t(0)));
         bool backwardOnly = value == KnobValue(std::string("smem")) ||
                             value == KnobValue(std::string("cluster")) ||

@@ -1,7 +1,8 @@
 //===- attnres-compile.cpp - Compile kernel specs to .ptx + .json files ---===//
 //
-//   attnres-compile --n 8 --d 4096 --dtype bf16 --direction bwd -o out/
-//   attnres-compile --n 1,2,8 --d 64,4096 --dtype all --direction all --ptxas
+//   attnres-compile --sources 8 --width 4096 --dtype bf16 --direction bwd -o
+//   out/ attnres-compile --sources 1,2,8 --width 64,4096 --dtype all
+//   --direction all --ptxas
 //
 // Lists of values compile every combination. With --ptxas each PTX is also
 // assembled and its registers and spills printed.
@@ -19,42 +20,57 @@
 
 using namespace llvm;
 
+static cl::OptionCategory category("attnres-compile options");
+
 static cl::list<int64_t> numSources("sources", cl::desc("number of sources N"),
-                                    cl::CommaSeparated, cl::OneOrMore);
+                                    cl::CommaSeparated, cl::OneOrMore,
+                                    cl::cat(category));
 static cl::list<int64_t> widths("width", cl::desc("feature width D"),
-                                cl::CommaSeparated, cl::OneOrMore);
+                                cl::CommaSeparated, cl::OneOrMore,
+                                cl::cat(category));
 static cl::list<std::string> dtypes("dtype", cl::desc("f32, f16, bf16 or all"),
-                                    cl::CommaSeparated);
-static cl::list<std::string>
-    directions("direction", cl::desc("fwd, bwd or all"), cl::CommaSeparated);
+                                    cl::CommaSeparated, cl::cat(category));
+static cl::list<std::string> directions("direction",
+                                        cl::desc("fwd, bwd or all"),
+                                        cl::CommaSeparated, cl::cat(category));
 static cl::list<std::string> archs("arch", cl::desc("sm_80, sm_90a, ..."),
-                                   cl::CommaSeparated);
-static cl::opt<int64_t> threads("cta-threads", cl::desc("threads per CTA (0: auto)"),
-                                cl::init(0));
+                                   cl::CommaSeparated, cl::cat(category));
+static cl::opt<int64_t> threads("cta-threads",
+                                cl::desc("threads per CTA (0: auto)"),
+                                cl::init(0), cl::cat(category));
 static cl::opt<int64_t> vectorBytes("vector-width-bytes", cl::init(16),
-                                    cl::desc("bytes per vector access"));
+                                    cl::desc("bytes per vector access"),
+                                    cl::cat(category));
 static cl::opt<std::string> resident("tile-resident", cl::init("auto"),
-                                     cl::desc("auto, on or off"));
+                                     cl::desc("auto, on or off"),
+                                     cl::cat(category));
 static cl::opt<std::string> form("kernel-form", cl::init("auto"),
                                  cl::desc("auto, resident, online, smem, "
-                                          "cluster or streaming"));
+                                          "cluster or streaming"),
+                                 cl::cat(category));
 static cl::opt<int64_t> rows("group-rows", cl::init(0),
-                             cl::desc("online form: rows per group (0: auto)"));
+                             cl::desc("online form: rows per group (0: auto)"),
+                             cl::cat(category));
 static cl::opt<int64_t> stages(
     "ring-stages", cl::init(0),
-    cl::desc("online form: ring slots in shared memory (1: none, 0: auto)"));
-static cl::opt<int64_t> clusterSize(
-    "cluster-size", cl::init(0),
-    cl::desc("cluster form: CTAs per cluster, 2, 4 or 8 (0: auto)"));
+    cl::desc("ring in shared memory: online form, slots of groups (1: none); "
+             "smem and cluster forms, whole tiles; 0: auto"),
+    cl::cat(category));
+static cl::opt<int64_t>
+    clusterSize("cluster-size", cl::init(0),
+                cl::desc("cluster form: CTAs per cluster, 2, 4 or 8 (0: auto)"),
+                cl::cat(category));
 static cl::opt<std::string> outDir("o", cl::desc("output directory"),
-                                   cl::init(""));
+                                   cl::init(""), cl::cat(category));
 static cl::opt<bool> runPtxas("ptxas", cl::desc("assemble with ptxas"),
-                              cl::init(false));
-static cl::opt<bool> requireNoSpills(
-    "require-no-spills", cl::desc("fail if ptxas reports spills or a stack"),
-    cl::init(false));
+                              cl::init(false), cl::cat(category));
+static cl::opt<bool>
+    requireNoSpills("require-no-spills",
+                    cl::desc("fail if ptxas reports spills or a stack"),
+                    cl::init(false), cl::cat(category));
 
 int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "attnres kernel compiler\n");
   if (!outDir.empty()) {
     if (std::error_code ec = sys::fs::create_directories(outDir)) {
@@ -86,9 +102,8 @@ int main(int argc, char **argv) {
             auto dtype = attnres::parseDType(dt);
             auto direction = attnres::parseDirection(dir);
             if (!dtype || !direction) {
-              errs() << "error: unknown " << (dtype ? "direction '" + dir
-                                                    : "dtype '" + dt)
-                     << "'\n";
+              errs() << "error: unknown "
+                     << (dtype ? "direction '" + dir : "dtype '" + dt) << "'\n";
               return 1;
             }
             spec.dtype = *dtype;
@@ -131,8 +146,8 @@ int main(int argc, char **argv) {
               continue;
             }
             for (const auto &r : *reports) {
-              bool spills = r.spillStoreBytes || r.spillLoadBytes ||
-                            r.stackFrameBytes;
+              bool spills =
+                  r.spillStoreBytes || r.spillLoadBytes || r.stackFrameBytes;
               outs() << label << " " << r.entry << ": " << r.registers
                      << " registers, " << r.spillStoreBytes << "+"
                      << r.spillLoadBytes << " spill bytes, "
