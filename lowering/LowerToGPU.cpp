@@ -563,6 +563,15 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   SmallVector<Value> c =
       e.tokenLoop(args.numTokens, zeros, [&](Value token, ValueRange carried) {
         Value rowStart = e.mulI(token, e.i64(layout.width));
+        // The saved alpha and rstd first: their loads overlap the tile's.
+        Value statStart = e.mulI(token, e.i64(n));
+        SmallVector<Value> alpha, rstd;
+        for (int64_t i = 0; i < n; ++i) {
+          alpha.push_back(
+              e.loadScalar(args.alphaIn, e.addI(statStart, e.i64(i))));
+          rstd.push_back(
+              e.loadScalar(args.rstdIn, e.addI(statStart, e.i64(i))));
+        }
         SmallVector<Value> dh =
             loadRow(e, args.gradH, rowStart, layout.storage);
         // Pass 1: dalpha_i = dh . v_i and u_i = w . v_i.
@@ -576,16 +585,9 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           tile.push_back(std::move(v));
         }
         SmallVector<Value> sums = e.blockSum(partials, scratch);
-        Value statStart = e.mulI(token, e.i64(n));
-        SmallVector<Value> alpha, rstd;
         SmallVector<Value> weighted; // alpha_j * dalpha_j
-        for (int64_t i = 0; i < n; ++i) {
-          alpha.push_back(
-              e.loadScalar(args.alphaIn, e.addI(statStart, e.i64(i))));
-          rstd.push_back(
-              e.loadScalar(args.rstdIn, e.addI(statStart, e.i64(i))));
+        for (int64_t i = 0; i < n; ++i)
           weighted.push_back(e.mul(alpha[i], sums[2 * i]));
-        }
         // The exact sum_j alpha_j dalpha_j from the resident reduction (not
         // dh . h, whose rounding cancels badly in dalpha_i - dh . h).
         Value mean = sumTree(e, weighted);
@@ -1228,21 +1230,37 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   finishKernel(b);
 }
 
-/// Warp 0 of a streaming or tile backward: from the reduced totals
-/// (dalpha_i, u_i per row) and the saved alpha, rstd of `token`, the exact
-/// sum_j alpha_j dalpha_j (not dh . h) and each row's coefficients of dv,
-/// stored to the scratch for the whole CTA.
-void storeBackwardCoefficients(KernelEmitter &e, StreamEmitter &s,
-                               const StreamScratch &scratch, Value token,
-                               Value alphaIn, Value rstdIn) {
+/// The saved alpha and rstd of `token` for warp 0's rows (lane, lane + 32,
+/// ...; see inWarpZero), as (alpha, rstd) pairs. Loaded a token ahead by the
+/// streaming and tile backward, so that their latency is not on the path
+/// from the reductions to pass 2.
+SmallVector<Value> loadTokenStats(KernelEmitter &e, Value token, Value alphaIn,
+                                  Value rstdIn) {
   const int64_t n = e.layout.numSources;
+  Value statStart = e.mulI(token, e.i64(n));
+  SmallVector<Value> stats;
+  for (int64_t base = 0; base < n; base += kWarpSize) {
+    Value row =
+        arith::MinSIOp::create(e.b, e.addI(e.lane, e.i64(base)), e.i64(n - 1));
+    stats.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
+    stats.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
+  }
+  return stats;
+}
+
+/// Warp 0 of a streaming or tile backward: from the reduced totals
+/// (dalpha_i, u_i per row) and the token's saved alpha, rstd
+/// (loadTokenStats), the exact sum_j alpha_j dalpha_j (not dh . h) and each
+/// row's coefficients of dv, stored to the scratch for the whole CTA.
+void storeBackwardCoefficients(KernelEmitter &e, StreamEmitter &s,
+                               const StreamScratch &scratch,
+                               ArrayRef<Value> stats) {
   s.inWarpZero([&](ArrayRef<Value> rows, ArrayRef<Value> valid) {
-    Value statStart = e.mulI(token, e.i64(n));
     SmallVector<Value> alpha, rstd, dalpha, u, weighted;
-    for (Value row : rows) {
+    for (auto [j, row] : llvm::enumerate(rows)) {
       Value twice = e.mulI(row, e.i64(2));
-      alpha.push_back(e.loadScalar(alphaIn, e.addI(statStart, row)));
-      rstd.push_back(e.loadScalar(rstdIn, e.addI(statStart, row)));
+      alpha.push_back(stats[2 * j]);
+      rstd.push_back(stats[2 * j + 1]);
       dalpha.push_back(s.loadF(scratch.totals(), twice));
       u.push_back(s.loadF(scratch.totals(), e.addI(twice, e.i64(1))));
       weighted.push_back(e.mul(alpha.back(), dalpha.back()));
@@ -1279,9 +1297,20 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   s.fillPointerTable(table);
   SmallVector<Value> w = loadWeights(e, args.query, args.norm);
 
-  SmallVector<Value> zeros(w.size(), e.f32(0.0));
-  SmallVector<Value> c =
-      e.tokenLoop(args.numTokens, zeros, [&](Value token, ValueRange carried) {
+  // Carried: the c lanes, then the token's saved alpha and rstd.
+  SmallVector<Value> init(w.size(), e.f32(0.0));
+  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
+  Value lastToken = e.addI(args.numTokens, e.i64(-1));
+  llvm::append_range(
+      init, loadTokenStats(e, arith::MinSIOp::create(b, block, lastToken),
+                           args.alphaIn, args.rstdIn));
+  const size_t statsBegin = w.size();
+  SmallVector<Value> carriedOut =
+      e.tokenLoop(args.numTokens, init, [&](Value token, ValueRange carried) {
+        SmallVector<Value> nextStats = loadTokenStats(
+            e, arith::MinSIOp::create(b, e.addI(token, grid), lastToken),
+            args.alphaIn, args.rstdIn);
         Value rowStart = e.mulI(token, e.i64(layout.width));
         SmallVector<Value> dh =
             loadRow(e, args.gradH, rowStart, layout.storage);
@@ -1295,23 +1324,27 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         s.sumPartials();
         // Warp 0: ds_i and the coefficients of dv (exact sum_j alpha_j
         // dalpha_j from the reductions, not dh . h).
-        storeBackwardCoefficients(e, s, scratch, token, args.alphaIn,
-                                  args.rstdIn);
+        storeBackwardCoefficients(
+            e, s, scratch, SmallVector<Value>(carried.drop_front(statsBegin)));
         // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
-        return s.rowLoop(carried, [&](Value row, ValueRange acc) {
-          Value alpha = s.loadF(scratch.coef(0), row);
-          Value coefW = s.loadF(scratch.coef(1), row);
-          Value coefV = s.loadF(scratch.coef(2), row);
-          SmallVector<Value> v =
-              loadRow(e, s.rowPointer(row), rowStart, layout.storage);
-          SmallVector<Value> next(acc.begin(), acc.end());
-          storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
-                   layout.storage,
-                   e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
-          return next;
-        });
+        SmallVector<Value> c = s.rowLoop(
+            carried.take_front(statsBegin), [&](Value row, ValueRange acc) {
+              Value alpha = s.loadF(scratch.coef(0), row);
+              Value coefW = s.loadF(scratch.coef(1), row);
+              Value coefV = s.loadF(scratch.coef(2), row);
+              SmallVector<Value> v =
+                  loadRow(e, s.rowPointer(row), rowStart, layout.storage);
+              SmallVector<Value> next(acc.begin(), acc.end());
+              storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
+                       layout.storage,
+                       e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
+              return next;
+            });
+        llvm::append_range(c, nextStats);
+        return c;
       });
-  storePartialsAndFinish(e, args, c);
+  storePartialsAndFinish(e, args,
+                         ArrayRef<Value>(carriedOut).take_front(statsBegin));
 }
 
 //===----------------------------------------------------------------------===//
@@ -1425,87 +1458,117 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   SmallVector<Value> w;
   for (auto [qv, gv] : llvm::zip_equal(q, g))
     w.push_back(e.mul(qv, gv));
+  Value lastToken = e.addI(args.numTokens, e.i64(-1));
   auto startOf = [&](Value token) {
     return e.addI(e.mulI(token, e.i64(fullWidth)), columns);
   };
 
   // The ring: the CTA's rows in order (per token: dh, v_0, ..., v_{N-1})
-  // fill the R row slots in turn, row `index` in slot index % R, one
-  // cp.async group per row. A slot is refilled once its row is consumed:
-  // dh once in registers, v_i once its dv row is out. So the row R ahead
-  // is copied at each consumption, and before reading row `index` the
-  // copies of rows index + 1 .. (last consumed + R) may stay in flight.
+  // fill the R row slots in turn, one cp.async group per row. A slot is
+  // refilled once its row is consumed (dh once in registers, v_i once its
+  // dv row is out) with the row R ahead, so before reading a row the copies
+  // of the R - 1 rows after it may still be in flight. Row j of a token is
+  // R = A (N + 1) + B rows before row (j + B) mod (N + 1) of the token A or
+  // A + 1 ahead; slots and rows advance by adds and selects (no division in
+  // the loop).
   const int64_t ringRows = layout.ringRows;
   const int64_t tokenRows = n + 1;
-  auto slotOf = [&](Value index) {
-    return arith::RemUIOp::create(b, index, e.i64(ringRows));
+  const int64_t aheadTokens = ringRows / tokenRows;
+  const int64_t aheadRows = ringRows % tokenRows;
+  // i mod bound for i in [0, 2 bound).
+  auto wrap = [&](Value i, int64_t bound) {
+    Value over =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, i, e.i64(bound));
+    return s.select(over, e.addI(i, e.i64(-bound)), i);
   };
-  // Copies row `index` (an empty group past the CTA's last token, so every
-  // wait counts the same groups).
-  auto copyRow = [&](Value index) {
-    Value tokenIndex = arith::DivUIOp::create(b, index, e.i64(tokenRows));
-    Value row = e.addI(index, e.mulI(tokenIndex, e.i64(-tokenRows)));
-    Value token = e.addI(first, e.mulI(tokenIndex, step));
+  // Copies row `row` (0: dh, 1 + i: v_i) of `token` into ring slot `slot`
+  // as one group (empty past the last token, so every wait counts the
+  // same groups).
+  auto copyInto = [&](Value token, Value row, Value slot) {
     e.emitIf(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, token,
                                    args.numTokens),
              [&] {
-               tile.copyRow(s.rowPointer(row), startOf(token), slotOf(index),
+               tile.copyRow(s.rowPointer(row), startOf(token), slot,
                             /*commit=*/false);
              });
     tile.commit();
   };
+  // Row `row` of `token` was consumed from `slot`: the row R ahead goes in.
+  auto refill = [&](Value token, Value row, Value slot) {
+    Value shifted = e.addI(row, e.i64(aheadRows));
+    Value wraps = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, shifted,
+                                        e.i64(tokenRows));
+    Value tokens = s.select(wraps, e.i64(aheadTokens + 1), e.i64(aheadTokens));
+    copyInto(e.addI(token, e.mulI(tokens, step)), wrap(shifted, tokenRows),
+             slot);
+  };
   rolledLoop(e, arith::ConstantIndexOp::create(b, ringRows), {},
              [&](Value index, ValueRange) {
-               copyRow(index);
+               Value ahead = arith::DivUIOp::create(b, index, e.i64(tokenRows));
+               copyInto(e.addI(first, e.mulI(ahead, step)),
+                        arith::RemUIOp::create(b, index, e.i64(tokenRows)),
+                        index);
                return SmallVector<Value>{};
              });
 
+  // Carried: the c lanes, the ring slot of the token's dh, the token's saved
+  // alpha and rstd.
   SmallVector<Value> init(w.size(), e.f32(0.0));
-  init.push_back(e.i64(0)); // the index of the token's dh row
+  const size_t slotIndex = init.size();
+  init.push_back(e.i64(0));
+  llvm::append_range(
+      init, loadTokenStats(e, arith::MinSIOp::create(b, first, lastToken),
+                           args.alphaIn, args.rstdIn));
   SmallVector<Value> carriedOut = e.tokenLoop(
       args.numTokens, init,
       [&](Value token, ValueRange carried) {
+        SmallVector<Value> nextStats = loadTokenStats(
+            e, arith::MinSIOp::create(b, e.addI(token, step), lastToken),
+            args.alphaIn, args.rstdIn);
         Value rowStart = startOf(token);
-        Value dhIndex = carried.back();
-        auto rowIndex = [&](Value row) {
-          return e.addI(e.addI(dhIndex, e.i64(1)), row);
+        Value dhSlot = carried[slotIndex];
+        auto slotOf = [&](Value row) {
+          return wrap(e.addI(dhSlot, row), ringRows);
         };
         // Pass 1 (unrolled: cp.async.wait_group takes a constant):
         // dalpha_i = dh . v_i and u_i = w . v_i as each row lands.
         tile.wait(ringRows - 1);
-        SmallVector<Value> dh = tile.readRow(slotOf(dhIndex));
-        copyRow(e.addI(dhIndex, e.i64(ringRows)));
+        SmallVector<Value> dh = tile.readRow(dhSlot);
+        refill(token, e.i64(0), dhSlot);
         for (int64_t i = 0; i < n; ++i) {
           tile.wait(ringRows - 1 - i);
-          SmallVector<Value> v = tile.readRow(slotOf(rowIndex(e.i64(i))));
+          SmallVector<Value> v = tile.readRow(slotOf(e.i64(1 + i)));
           s.publishPartials(e.i64(i), dotLanes(e, dh, v), dotLanes(e, w, v));
         }
         s.sumPartials();
         if (k > 1)
           exchangeTotals(e, s, tile.tile, scratch);
-        storeBackwardCoefficients(e, s, scratch, token, args.alphaIn,
-                                  args.rstdIn);
+        storeBackwardCoefficients(
+            e, s, scratch,
+            SmallVector<Value>(carried.drop_front(slotIndex + 1)));
         // Pass 2: dv rows from the tile, each slot refilled once consumed.
-        SmallVector<Value> acc = rolledLoop(
-            e, arith::ConstantIndexOp::create(b, n), carried.drop_back(),
-            [&](Value row, ValueRange acc) {
-              Value alpha = s.loadF(scratch.coef(0), row);
-              Value coefW = s.loadF(scratch.coef(1), row);
-              Value coefV = s.loadF(scratch.coef(2), row);
-              Value index = rowIndex(row);
-              SmallVector<Value> v = tile.readRow(slotOf(index));
-              SmallVector<Value> next(acc.begin(), acc.end());
-              storeRow(e, s.rowPointer(e.addI(row, e.i64(n + 1))), rowStart,
+        SmallVector<Value> next = rolledLoop(
+            e, arith::ConstantIndexOp::create(b, n),
+            carried.take_front(slotIndex), [&](Value i, ValueRange acc) {
+              Value alpha = s.loadF(scratch.coef(0), i);
+              Value coefW = s.loadF(scratch.coef(1), i);
+              Value coefV = s.loadF(scratch.coef(2), i);
+              Value row = e.addI(i, e.i64(1));
+              Value slot = slotOf(row);
+              SmallVector<Value> v = tile.readRow(slot);
+              SmallVector<Value> c(acc.begin(), acc.end());
+              storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
                        layout.storage,
-                       e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
-              copyRow(e.addI(index, e.i64(ringRows)));
-              return next;
+                       e.gradientRow(alpha, coefW, coefV, dh, w, v, c));
+              refill(token, row, slot);
+              return c;
             });
-        acc.push_back(e.addI(dhIndex, e.i64(tokenRows)));
-        return acc;
+        next.push_back(wrap(e.addI(dhSlot, e.i64(tokenRows)), ringRows));
+        llvm::append_range(next, nextStats);
+        return next;
       },
       first, step);
-  SmallVector<Value> c(ArrayRef<Value>(carriedOut).drop_back());
+  SmallVector<Value> c(ArrayRef<Value>(carriedOut).take_front(slotIndex));
   // Copies past the last token are empty, but every group must complete
   // before the CTA exits.
   tile.wait(0);
