@@ -1297,20 +1297,12 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   s.fillPointerTable(table);
   SmallVector<Value> w = loadWeights(e, args.query, args.norm);
 
-  // Carried: the c lanes, then the token's saved alpha and rstd.
-  SmallVector<Value> init(w.size(), e.f32(0.0));
-  Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
-  Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
-  Value lastToken = e.addI(args.numTokens, e.i64(-1));
-  llvm::append_range(
-      init, loadTokenStats(e, arith::MinSIOp::create(b, block, lastToken),
-                           args.alphaIn, args.rstdIn));
-  const size_t statsBegin = w.size();
-  SmallVector<Value> carriedOut =
-      e.tokenLoop(args.numTokens, init, [&](Value token, ValueRange carried) {
-        SmallVector<Value> nextStats = loadTokenStats(
-            e, arith::MinSIOp::create(b, e.addI(token, grid), lastToken),
-            args.alphaIn, args.rstdIn);
+  SmallVector<Value> zeros(w.size(), e.f32(0.0));
+  SmallVector<Value> c =
+      e.tokenLoop(args.numTokens, zeros, [&](Value token, ValueRange carried) {
+        // The saved alpha and rstd first: their loads overlap pass 1's.
+        SmallVector<Value> stats =
+            loadTokenStats(e, token, args.alphaIn, args.rstdIn);
         Value rowStart = e.mulI(token, e.i64(layout.width));
         SmallVector<Value> dh =
             loadRow(e, args.gradH, rowStart, layout.storage);
@@ -1324,11 +1316,10 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         s.sumPartials();
         // Warp 0: ds_i and the coefficients of dv (exact sum_j alpha_j
         // dalpha_j from the reductions, not dh . h).
-        storeBackwardCoefficients(
-            e, s, scratch, SmallVector<Value>(carried.drop_front(statsBegin)));
+        storeBackwardCoefficients(e, s, scratch, stats);
         // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
-        SmallVector<Value> c = s.rowLoop(
-            carried.take_front(statsBegin), [&](Value row, ValueRange acc) {
+        return s.rowLoop(
+            carried, [&](Value row, ValueRange acc) {
               Value alpha = s.loadF(scratch.coef(0), row);
               Value coefW = s.loadF(scratch.coef(1), row);
               Value coefV = s.loadF(scratch.coef(2), row);
@@ -1340,11 +1331,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                        e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
               return next;
             });
-        llvm::append_range(c, nextStats);
-        return c;
       });
-  storePartialsAndFinish(e, args,
-                         ArrayRef<Value>(carriedOut).take_front(statsBegin));
+  storePartialsAndFinish(e, args, c);
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,4 +1,5 @@
 // RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s
+// RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s --check-prefix=LOOP
 // RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152 cluster-limit=1" -split-input-file | FileCheck %s --check-prefix=SMALL
 // RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152" -split-input-file | FileCheck %s --check-prefix=PAIR
 // RUN: attnres-opt %s --attnres-lower-to-gpu="stages=1" -split-input-file | FileCheck %s --check-prefix=ONE
@@ -20,7 +21,7 @@
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK: llvm.mlir.addressof @attnres_tile : !llvm.ptr<3>
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c14 step
-// CHECK: arith.remui %{{.*}}, %c14_i64
+// CHECK: arith.divui %{{.*}}, %c9_i64
 // CHECK: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg : !llvm.ptr<3>, !llvm.ptr<1>
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: scf.for
@@ -40,6 +41,13 @@
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.func @smem_reduce(
+
+// In the token loop, ring slots and the rows a ring ahead advance without
+// division (the prologue's row indices are the only ones divided).
+// LOOP: nvvm.cp.async.wait.group 13
+// LOOP-NOT: arith.divui
+// LOOP-NOT: arith.remui
+// LOOP: gpu.func @smem_reduce(
 
 // One tile (stages = 1): nine slots, each refilled with the same row of the
 // CTA's next token; dh waits with 8 copies in flight, v_0 too (dh's slot
