@@ -82,9 +82,9 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
         (cp.async), stages - 1 of them in flight;
       - `smem` (backward): each thread copies its part of the tile into
         dynamic shared memory with cp.async (one read of V); the tile is a
-        ring of row slots (`stages` tiles, or what the CTA's share of
-        shared memory holds), each slot refilled with the row a ring ahead
-        as soon as its row is consumed;
+        ring of row slots (`stages` tiles; by default one, two where a
+        lone CTA per SM would hold under 64 KB), each slot refilled with
+        the row a ring ahead as soon as its row is consumed;
       - `cluster` (backward, sm_90): like `smem` with D split over the CTAs
         of a thread-block cluster, the per-row partial sums exchanged
         through distributed shared memory (`auto` takes it where the tile

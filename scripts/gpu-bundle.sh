@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_BUILD_DIR:-$root/build}
 static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
 out=$root/.bundle
-rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster" "$out/kernels-cluster4" "$out/kernels-one-tile"
+rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster" "$out/kernels-cluster4" "$out/kernels-two-tiles"
 compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 1,2,3,8,17 --width 1,64,100,4096,5120 --dtype all --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 32,64 --width 896,7168 --dtype bf16,f32 --direction all -o "$out/kernels" >/dev/null
@@ -21,9 +21,10 @@ compile="$build/tools/attnres-compile/attnres-compile"
 # holds the tile) at every large-N target shape, checked and timed.
 "$compile" --sources 16,32 --width 2048,4096,5120,7168,8192 --dtype bf16 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
 "$compile" --sources 32 --width 7168,8192 --dtype bf16 --direction bwd --kernel-form cluster --cluster-size 4 -o "$out/kernels-cluster4" >/dev/null
-# The backward's ring at its smallest (one tile: each row's slot refilled
-# with the same row of the next token).
-"$compile" --sources 1,3,8 --width 100,4096 --dtype all --direction bwd --kernel-form smem --ring-stages 1 -o "$out/kernels-one-tile" >/dev/null
+# The backward's ring deeper than its default one tile (two tiles: each
+# consumed row's slot refilled with a row of the token after next).
+"$compile" --sources 1,3 --width 100,4096 --dtype all --direction bwd --kernel-form smem --ring-stages 2 -o "$out/kernels-two-tiles" >/dev/null
+"$compile" --sources 8 --width 100 --dtype all --direction bwd --kernel-form smem --ring-stages 2 -o "$out/kernels-two-tiles" >/dev/null
 cp "$build/tests/gpu/attnres-gpu-check" "$out/"
 if [ "${ATTNRES_BUNDLE_RUNTIME:-1}" = 1 ]; then
   # ATTNRES_BUNDLE_BENCH=0 leaves the runtime benchmark out (carry size).

@@ -4,23 +4,23 @@
 
 // Cluster form (backward, asked for): N = 32, D = 8192 bf16 is 528 KiB with
 // dh, so four CTAs of a cluster each keep a 2048-column slice (33 rows x 256
-// threads x 1 vector x 16 bytes), in a ring of the 55 such rows that fit
-// after 256 bytes for the exchange. The
+// threads x 1 vector x 16 bytes, one tile of the ring), after 256 bytes
+// for the exchange. The
 // cluster shape is a kernel attribute (.reqnctapercluster), tokens go to
 // clusters, and the per-row partial sums are summed in rank order from every
 // CTA's exchange area between two cluster barriers.
 // CHECK: llvm.mlir.global external @attnres_tile()
 // CHECK: gpu.func @cluster(
 // CHECK-SAME: attnres.cluster_size = 4 : i64
-// CHECK-SAME: attnres.dynamic_shared_bytes = 225536 : i64
-// CHECK-SAME: attnres.layout = "cluster=4 ring=55"
+// CHECK-SAME: attnres.dynamic_shared_bytes = 135424 : i64
+// CHECK-SAME: attnres.layout = "cluster=4 ring=33"
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK-SAME: nvvm.cluster_dim = array<i32: 4, 1, 1>
 // CHECK: nvvm.read.ptx.sreg.clusterid.x
 // CHECK: nvvm.read.ptx.sreg.nclusterid.x
 // CHECK: nvvm.read.ptx.sreg.cluster.ctarank
 // CHECK: nvvm.cp.async.shared.global
-// CHECK: nvvm.cp.async.wait.group 54
+// CHECK: nvvm.cp.async.wait.group 32
 // CHECK: nvvm.cluster.arrive {aligned}
 // CHECK-NEXT: nvvm.cluster.wait {aligned}
 // CHECK: nvvm.mapa %{{.*}}, %{{.*}} : !llvm.ptr<3> -> !llvm.ptr<7>

@@ -2,36 +2,36 @@
 // RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s --check-prefix=LOOP
 // RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152 cluster-limit=1" -split-input-file | FileCheck %s --check-prefix=SMALL
 // RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152" -split-input-file | FileCheck %s --check-prefix=PAIR
-// RUN: attnres-opt %s --attnres-lower-to-gpu="stages=1" -split-input-file | FileCheck %s --check-prefix=ONE
+// RUN: attnres-opt %s --attnres-lower-to-gpu="stages=2" -split-input-file | FileCheck %s --check-prefix=TWO
 // RUN: not attnres-opt %s --attnres-lower-to-gpu="form=smem stages=4 shared-bytes=131072" -split-input-file 2>&1 | FileCheck %s --check-prefix=FOUR
 
 // Shared-memory form (the backward default where the tile fits): an
-// external zero-length shared array for the tile, a ring of row slots: two
-// CTAs of 256 threads (128 registers) per SM, so the CTA's share of 228 KiB
-// holds 14 rows of 256 threads x 2 vectors x 16 bytes (dh and the 8
-// sources, then 5 rows of the next token). The first 14 rows are copied
-// with cp.async before the token loop, one commit group per row; pass 1
-// waits for dh with 13 copies in flight, refills its slot, and waits row by
-// row with one fewer each time; pass 2 refills each consumed row's slot.
+// external zero-length shared array for the tile, a ring of row slots,
+// here one tile (two CTAs per SM): 9 rows of 256 threads x 2 vectors x 16
+// bytes (dh and the 8 sources). The first 9 rows are copied with cp.async
+// before the token loop, one commit group per row; pass 1 waits for dh with
+// 8 copies in flight, refills its slot with the next token's dh, and waits
+// row by row (v_0 with 8 in flight, v_7 with one); pass 2 refills each
+// consumed row's slot.
 // CHECK-LABEL: gpu.module @smem
 // CHECK: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK: gpu.func @smem(
-// CHECK-SAME: attnres.dynamic_shared_bytes = 114688 : i64
-// CHECK-SAME: attnres.layout = "smem ring=14"
+// CHECK-SAME: attnres.dynamic_shared_bytes = 73728 : i64
+// CHECK-SAME: attnres.layout = "smem ring=9"
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK: llvm.mlir.addressof @attnres_tile : !llvm.ptr<3>
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c14 step
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c9 step
 // CHECK: arith.divui %{{.*}}, %c9_i64
 // CHECK: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg : !llvm.ptr<3>, !llvm.ptr<1>
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: scf.for
-// CHECK: nvvm.cp.async.wait.group 13
+// CHECK: nvvm.cp.async.wait.group 8
 // CHECK: llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<8xbf16>
 // CHECK: nvvm.cp.async.shared.global
 // CHECK: nvvm.cp.async.commit.group
-// CHECK: nvvm.cp.async.wait.group 13
-// CHECK: nvvm.cp.async.wait.group 12
-// CHECK: nvvm.cp.async.wait.group 6
+// CHECK: nvvm.cp.async.wait.group 8
+// CHECK: nvvm.cp.async.wait.group 7
+// CHECK: nvvm.cp.async.wait.group 1
 // CHECK-NOT: nvvm.cp.async.wait.group
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -44,22 +44,21 @@
 
 // In the token loop, ring slots and the rows a ring ahead advance without
 // division (the prologue's row indices are the only ones divided).
-// LOOP: nvvm.cp.async.wait.group 13
+// LOOP: nvvm.cp.async.wait.group 8
 // LOOP-NOT: arith.divui
 // LOOP-NOT: arith.remui
 // LOOP: gpu.func @smem_reduce(
 
-// One tile (stages = 1): nine slots, each refilled with the same row of the
-// CTA's next token; dh waits with 8 copies in flight, v_0 too (dh's slot
-// was refilled), v_7 with one.
-// ONE: gpu.func @smem(
-// ONE-SAME: attnres.dynamic_shared_bytes = 73728 : i64
-// ONE-SAME: attnres.layout = "smem ring=9"
-// ONE: nvvm.cp.async.wait.group 8
-// ONE: nvvm.cp.async.wait.group 8
-// ONE: nvvm.cp.async.wait.group 1
-// ONE-NOT: nvvm.cp.async.wait.group 0
-// ONE: gpu.barrier
+// Two tiles (stages = 2): 18 slots; dh waits with 17 copies in flight, v_0
+// too (dh's slot was refilled with row 9 ahead), v_7 with 10.
+// TWO: gpu.func @smem(
+// TWO-SAME: attnres.dynamic_shared_bytes = 147456 : i64
+// TWO-SAME: attnres.layout = "smem ring=18"
+// TWO: nvvm.cp.async.wait.group 17
+// TWO: nvvm.cp.async.wait.group 17
+// TWO: nvvm.cp.async.wait.group 10
+// TWO-NOT: nvvm.cp.async.wait.group 9
+// TWO: gpu.barrier
 
 // Four tiles do not fit 128 KiB: a clear error.
 // FOUR: error: stages = 4: the ring (4 x 9 rows of 8192 bytes) does not fit 131072 bytes of shared memory
@@ -71,13 +70,12 @@
 // SMALL-NOT: nvvm.cp.async
 // SMALL: gpu.func @smem_reduce(
 
-// With clusters, a pair of CTAs holds it: 2048 columns each, rows of 256
-// threads x 1 vector x 16 bytes; 48 KiB hold a ring of 11 of them after
-// 64 bytes for the exchange.
+// With clusters, a pair of CTAs holds it: 2048 columns each (9 rows x 256
+// threads x 1 vector x 16 bytes after 64 bytes for the exchange).
 // PAIR-LABEL: gpu.func @smem(
 // PAIR-SAME: attnres.cluster_size = 2 : i64
-// PAIR-SAME: attnres.dynamic_shared_bytes = 45120 : i64
-// PAIR-SAME: attnres.layout = "cluster=2 ring=11"
+// PAIR-SAME: attnres.dynamic_shared_bytes = 36928 : i64
+// PAIR-SAME: attnres.layout = "cluster=2 ring=9"
 // PAIR-SAME: nvvm.cluster_dim = array<i32: 2, 1, 1>
 func.func @smem(%dh: tensor<?x4096xbf16>, %v: tensor<8x?x4096xbf16>, %q: tensor<4096xf32>,
                %g: tensor<4096xf32>, %a: tensor<?x8xf32>, %r: tensor<?x8xf32>)
