@@ -34,9 +34,10 @@ struct Tuning {
   /// Online form: rows per group (one CTA reduction each; the next group's
   /// loads are in flight meanwhile). 0 picks by heuristic.
   int64_t rows = 0;
-  /// Online form: slots of a ring of groups in shared memory (cp.async),
+  /// Ring in shared memory (cp.async). Online form: slots of groups,
   /// stages - 1 groups in flight; 1 keeps the next group in registers
-  /// instead. 0 picks by heuristic.
+  /// instead. Smem and cluster forms: whole tiles (dh and the N rows of a
+  /// token). 0 picks by heuristic.
   int64_t stages = 0;
   /// Cluster form: CTAs per thread-block cluster (2, 4 or 8); 0 picks the
   /// fewest that hold the tile.

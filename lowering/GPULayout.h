@@ -37,7 +37,7 @@ struct TileLayout {
   int64_t groupRows = 1;   // online form: rows per group
   int64_t stages = 1;      // online form: ring slots (1: next group in registers)
   int64_t tileBytes = 0;   // dynamic shared memory (online ring, smem tile)
-  int64_t ringRows = 0;    // smem, cluster: row slots of the tile ring
+  int64_t ringRows = 0;    // smem, cluster: row slots of the ring (whole tiles)
   int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
   int64_t fullWidth = 0;   // D (width is the slice of one CTA)
   Type storage; // element type of values, h, grad_h, dv
@@ -75,8 +75,9 @@ struct LayoutOptions {
   int64_t clusterLimit = 1; ///< largest cluster of the chip (1: none)
 };
 
-/// What the layout chose, for people: the form and its groups or cluster,
-/// e.g. "online rows=4 stages=2", "cluster=2", "smem".
+/// What the layout chose, for people: the form and its groups, ring rows or
+/// cluster, e.g. "online rows=4 stages=2", "smem ring=9", "cluster=2
+/// ring=17".
 std::string describe(const TileLayout &layout);
 
 /// Registers per thread that still let one CTA of `threads` launch.

@@ -1232,8 +1232,8 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
 
 /// The saved alpha and rstd of `token` for warp 0's rows (lane, lane + 32,
 /// ...; see inWarpZero), as (alpha, rstd) pairs. Loaded a token ahead by the
-/// streaming and tile backward, so that their latency is not on the path
-/// from the reductions to pass 2.
+/// tile backward and at the token's start by the streaming one, so that
+/// their latency is not on the path from the reductions to pass 2.
 SmallVector<Value> loadTokenStats(KernelEmitter &e, Value token, Value alphaIn,
                                   Value rstdIn) {
   const int64_t n = e.layout.numSources;
@@ -1318,19 +1318,18 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         // dalpha_j from the reductions, not dh . h).
         storeBackwardCoefficients(e, s, scratch, stats);
         // Pass 2: dv = alpha_i dh + coefW_i w + coefV_i v; c += coefW_i v.
-        return s.rowLoop(
-            carried, [&](Value row, ValueRange acc) {
-              Value alpha = s.loadF(scratch.coef(0), row);
-              Value coefW = s.loadF(scratch.coef(1), row);
-              Value coefV = s.loadF(scratch.coef(2), row);
-              SmallVector<Value> v =
-                  loadRow(e, s.rowPointer(row), rowStart, layout.storage);
-              SmallVector<Value> next(acc.begin(), acc.end());
-              storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
-                       layout.storage,
-                       e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
-              return next;
-            });
+        return s.rowLoop(carried, [&](Value row, ValueRange acc) {
+          Value alpha = s.loadF(scratch.coef(0), row);
+          Value coefW = s.loadF(scratch.coef(1), row);
+          Value coefV = s.loadF(scratch.coef(2), row);
+          SmallVector<Value> v =
+              loadRow(e, s.rowPointer(row), rowStart, layout.storage);
+          SmallVector<Value> next(acc.begin(), acc.end());
+          storeRow(e, s.rowPointer(e.addI(row, e.i64(n))), rowStart,
+                   layout.storage,
+                   e.gradientRow(alpha, coefW, coefV, dh, w, v, next));
+          return next;
+        });
       });
   storePartialsAndFinish(e, args, c);
 }
@@ -1455,14 +1454,14 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   // fill the R row slots in turn, one cp.async group per row. A slot is
   // refilled once its row is consumed (dh once in registers, v_i once its
   // dv row is out) with the row R ahead, so before reading a row the copies
-  // of the R - 1 rows after it may still be in flight. Row j of a token is
-  // R = A (N + 1) + B rows before row (j + B) mod (N + 1) of the token A or
-  // A + 1 ahead; slots and rows advance by adds and selects (no division in
-  // the loop).
+  // of the R - 1 rows after it may still be in flight. R is a whole number
+  // T of tiles: the row R ahead is the same row of the CTA's token T ahead,
+  // and a token's tile starts at a slot that advances by adds and selects
+  // (no division in the loop).
   const int64_t ringRows = layout.ringRows;
   const int64_t tokenRows = n + 1;
-  const int64_t aheadTokens = ringRows / tokenRows;
-  const int64_t aheadRows = ringRows % tokenRows;
+  assert(ringRows % tokenRows == 0 && "the ring holds whole tiles");
+  const int64_t ringTiles = ringRows / tokenRows;
   // i mod bound for i in [0, 2 bound).
   auto wrap = [&](Value i, int64_t bound) {
     Value over =
@@ -1483,12 +1482,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   };
   // Row `row` of `token` was consumed from `slot`: the row R ahead goes in.
   auto refill = [&](Value token, Value row, Value slot) {
-    Value shifted = e.addI(row, e.i64(aheadRows));
-    Value wraps = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, shifted,
-                                        e.i64(tokenRows));
-    Value tokens = s.select(wraps, e.i64(aheadTokens + 1), e.i64(aheadTokens));
-    copyInto(e.addI(token, e.mulI(tokens, step)), wrap(shifted, tokenRows),
-             slot);
+    copyInto(e.addI(token, e.mulI(step, e.i64(ringTiles))), row, slot);
   };
   rolledLoop(e, arith::ConstantIndexOp::create(b, ringRows), {},
              [&](Value index, ValueRange) {
@@ -1515,9 +1509,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
             args.alphaIn, args.rstdIn);
         Value rowStart = startOf(token);
         Value dhSlot = carried[slotIndex];
-        auto slotOf = [&](Value row) {
-          return wrap(e.addI(dhSlot, row), ringRows);
-        };
+        auto slotOf = [&](Value row) { return e.addI(dhSlot, row); };
         // Pass 1 (unrolled: cp.async.wait_group takes a constant):
         // dalpha_i = dh . v_i and u_i = w . v_i as each row lands.
         tile.wait(ringRows - 1);
