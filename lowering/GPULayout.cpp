@@ -42,9 +42,10 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
   const int64_t vectors = layout.width / layout.vectorElems;
   // A ring of `stages` slots of `rows` rows next to the static scratch.
   auto ringFits = [&](const TileLayout &l, int64_t stages, int64_t rows) {
-    int64_t staticBytes =
+    int64_t staticBytes = llvm::alignTo(
         OnlineScratch{l.numSources, l.numWarps(), rows}.size() * 4 +
-        l.numSources * 8 + 64;
+            l.numSources * 8 + 64,
+        l.tileAlignment());
     return l.vectorElems * elemBytes >= 4 &&
            stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
   };
@@ -272,8 +273,9 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // scratch, pointer table, the cluster's exchange area.
   auto sharedTileStaticBytes = [&](const TileLayout &l) {
     int64_t n = l.numSources;
-    return (l.numWarps() * 2 * n + 5 * n) * 4 + (2 * n + 1) * 8 +
-           llvm::alignTo(2 * n * 4, 16) + 64;
+    return llvm::alignTo((l.numWarps() * 2 * n + 5 * n) * 4 + (2 * n + 1) * 8 +
+                             llvm::alignTo(2 * n * 4, 16) + 64,
+                         l.tileAlignment());
   };
   // The smem form copies whole vectors with cp.async (4, 8 or 16 bytes).
   auto smemFits = [&](const TileLayout &l) {

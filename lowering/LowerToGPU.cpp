@@ -905,19 +905,20 @@ public:
   }
 
   /// Declares the dynamic shared memory of `module` as an external
-  /// zero-length shared array (PTX `.extern .shared .b8 name[]`). Not
+  /// zero-length shared array (PTX `.extern .shared .b8 name[]`), aligned
+  /// to `alignment` (ptxas rounds the static shared memory up to it). Not
   /// gpu.dynamic_shared_memory: its internal-linkage global is demoted by
   /// NVPTX to a one-byte static variable.
-  static StringRef declareTile(ImplicitLocOpBuilder &b,
-                               gpu::GPUModuleOp module) {
+  static StringRef declareTile(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
+                               int64_t alignment) {
     static constexpr llvm::StringLiteral name = "attnres_tile";
     if (!module.lookupSymbol(name)) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(module.getBody());
-      LLVM::GlobalOp::create(
-          b, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-          LLVM::Linkage::External, name, Attribute(), /*alignment=*/16,
-          /*addrSpace=*/3);
+      LLVM::GlobalOp::create(b, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+                             /*isConstant=*/false, LLVM::Linkage::External,
+                             name, Attribute(), alignment,
+                             /*addrSpace=*/3);
     }
     return name;
   }
@@ -1014,7 +1015,8 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.lane, e.i64(0));
   std::optional<TileCopier> copier;
   if (ring)
-    copier.emplace(e, TileCopier::declareTile(b, module));
+    copier.emplace(
+        e, TileCopier::declareTile(b, module, e.layout.tileAlignment()));
 
   // Row r of group `group`, clamped into [0, N) (a partial last group
   // repeats row N - 1; its scores are masked).
@@ -1426,7 +1428,8 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   llvm::append_range(table, args.sources);
   llvm::append_range(table, args.gradSources);
   s.fillPointerTable(table);
-  StringRef tileSymbol = TileCopier::declareTile(b, module);
+  StringRef tileSymbol =
+      TileCopier::declareTile(b, module, e.layout.tileAlignment());
   TileCopier tile(e, tileSymbol, exchangeBytes);
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));

@@ -14,7 +14,7 @@
 // CHECK: gpu.binary @attnres_backward
 
 // PTX: .target sm_90a
-// PTX: .extern .shared .align 16 .b8 attnres_tile[];
+// PTX: .extern .shared .align 32 .b8 attnres_tile[];
 // PTX: .entry attnres_forward(
 // PTX: .maxntid 128, 1, 1
 // PTX-DAG: cp.async.cg.shared.global

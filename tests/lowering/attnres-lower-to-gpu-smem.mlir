@@ -14,7 +14,7 @@
 // row by row (v_0 with 8 in flight, v_7 with one); pass 2 refills each
 // consumed row's slot.
 // CHECK-LABEL: gpu.module @smem
-// CHECK: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+// CHECK: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>
 // CHECK: gpu.func @smem(
 // CHECK-SAME: attnres.dynamic_shared_bytes = 73728 : i64
 // CHECK-SAME: attnres.layout = "smem ring=9"
