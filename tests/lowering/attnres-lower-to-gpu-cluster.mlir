@@ -9,7 +9,7 @@
 // cluster shape is a kernel attribute (.reqnctapercluster), tokens go to
 // clusters, and the per-row partial sums are summed in rank order from every
 // CTA's exchange area between two cluster barriers.
-// CHECK: llvm.mlir.global external @attnres_tile()
+// CHECK: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 128 : i64}
 // CHECK: gpu.func @cluster(
 // CHECK-SAME: attnres.cluster_size = 4 : i64
 // CHECK-SAME: attnres.dynamic_shared_bytes = 135424 : i64

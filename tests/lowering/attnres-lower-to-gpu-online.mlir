@@ -48,6 +48,7 @@
 // flight and reads its group back; only the counter is carried. A ring
 // past the shared memory is an error naming it.
 // RING-TOO-BIG: stages = 8: the ring (8 x 4 rows of 8192 bytes) does not fit 232448 bytes of shared memory
+// RING: llvm.mlir.global external @attnres_tile() {addr_space = 3 : i32, alignment = 32 : i64}
 // RING-LABEL: gpu.func @online(
 // RING-SAME: attnres.dynamic_shared_bytes = 65536 : i64
 // RING: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg : !llvm.ptr<3>, !llvm.ptr<1>
