@@ -45,7 +45,7 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
     int64_t staticBytes = llvm::alignTo(
         OnlineScratch{l.numSources, l.numWarps(), rows}.size() * 4 +
             l.numSources * 8 + 64,
-        l.tileAlignment());
+        tileAlignment(Form::Online));
     return l.vectorElems * elemBytes >= 4 &&
            stages * rows * l.paddedRowBytes() + staticBytes <= sharedLimit;
   };
@@ -275,7 +275,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     int64_t n = l.numSources;
     return llvm::alignTo((l.numWarps() * 2 * n + 5 * n) * 4 + (2 * n + 1) * 8 +
                              llvm::alignTo(2 * n * 4, 16) + 64,
-                         l.tileAlignment());
+                         tileAlignment(Form::Smem));
   };
   // The smem form copies whole vectors with cp.async (4, 8 or 16 bytes).
   auto smemFits = [&](const TileLayout &l) {

@@ -24,6 +24,18 @@ constexpr int64_t kWarpSize = 32;
 
 enum class Form { Resident, Online, Smem, Cluster, Streaming };
 
+/// Alignment of the dynamic shared-memory tile of `form`, which starts
+/// where the static shared memory (its size varies with N) ends. A tile
+/// that starts mid-sector makes every cp.async move each 32-byte global
+/// sector as two shared-memory sectors (twice the L2 traffic): the smem
+/// backward at N = 8, D = 4096 ran at 80% of copy bandwidth 16-byte
+/// aligned, 87% at 32 and 89.5% at 128. The online forward ran 5-7 points
+/// slower at N = 2, D = 7168 and 8192 at 128 than at 32 (cause not found),
+/// so it keeps sector alignment.
+inline int64_t tileAlignment(Form form) {
+  return form == Form::Online ? 32 : 128;
+}
+
 /// How one token's [N, D] tile is spread over a CTA.
 struct TileLayout {
   int64_t numSources;
@@ -33,7 +45,7 @@ struct TileLayout {
   int64_t chunks;      // vectors per thread per row
   int64_t fullChunks;  // leading chunks that are in bounds for every thread
   bool resident;
-  Form form;
+  Form form = Form::Resident;
   int64_t groupRows = 1;   // online form: rows per group
   int64_t stages = 1;      // online form: ring slots (1: next group in registers)
   int64_t tileBytes = 0;   // dynamic shared memory (online ring, smem tile)
@@ -45,15 +57,6 @@ struct TileLayout {
   Type normType;
 
   int64_t numWarps() const { return threads / kWarpSize; }
-  /// Alignment of the dynamic shared-memory tile, which starts where the
-  /// static shared memory (its size varies with N) ends. A tile that starts
-  /// mid-sector makes every cp.async move each 32-byte global sector as two
-  /// shared-memory sectors (twice the L2 traffic): the smem backward at
-  /// N = 8, D = 4096 ran at 80% of copy bandwidth 16-byte aligned, 87% at
-  /// 32 and 89.5% at 128. The online forward ran 5-7 points slower at
-  /// N = 2, D = 7168 and 8192 at 128 than at 32 (cause not found), so it
-  /// keeps sector alignment.
-  int64_t tileAlignment() const { return form == Form::Online ? 32 : 128; }
   int64_t lanes() const { return chunks * vectorElems; }
   int64_t elementBytes() const { return storage.getIntOrFloatBitWidth() / 8; }
   /// Bytes of one row as the threads hold it (chunks past D included).

@@ -1016,7 +1016,7 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   std::optional<TileCopier> copier;
   if (ring)
     copier.emplace(
-        e, TileCopier::declareTile(b, module, e.layout.tileAlignment()));
+        e, TileCopier::declareTile(b, module, tileAlignment(e.layout.form)));
 
   // Row r of group `group`, clamped into [0, N) (a partial last group
   // repeats row N - 1; its scores are masked).
@@ -1429,7 +1429,7 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   llvm::append_range(table, args.gradSources);
   s.fillPointerTable(table);
   StringRef tileSymbol =
-      TileCopier::declareTile(b, module, e.layout.tileAlignment());
+      TileCopier::declareTile(b, module, tileAlignment(e.layout.form));
   TileCopier tile(e, tileSymbol, exchangeBytes);
   Value block = e.toI64(gpu::BlockIdOp::create(b, gpu::Dimension::x));
   Value grid = e.toI64(gpu::GridDimOp::create(b, gpu::Dimension::x));
