@@ -1,8 +1,9 @@
 //===- attnres-compile.cpp - Compile kernel specs to .ptx + .json files ---===//
 //
-//   attnres-compile --sources 8 --width 4096 --dtype bf16 --direction bwd -o
-//   out/ attnres-compile --sources 1,2,8 --width 64,4096 --dtype all
-//   --direction all --ptxas
+//   attnres-compile --sources 8 --width 4096 --dtype bf16
+//       --direction bwd -o out/
+//   attnres-compile --sources 1,2,8 --width 64,4096 --dtype all
+//       --direction all --ptxas
 //
 // Lists of values compile every combination. With --ptxas each PTX is also
 // assembled and its registers and spills printed.
