@@ -9,6 +9,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 namespace mlir::attnres {
@@ -286,6 +287,12 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   };
   // Each of a cluster's K CTAs keeps a D / K slice of dh and the N rows:
   // the slice layout of the smallest K in [kMin, kMax] whose slice fits.
+  // Its threads: the most (whole warps, up to 512) that leave no vector slot
+  // of a row idle, else the fewest idle slots. Measured on the H200 (bf16,
+  // N = 16 and 32): idle slots cost far more than their share, since every
+  // warp takes part in the per-token reductions (N = 32, D = 5120, pairs:
+  // 320 threads of one vector 92.9% of copy bandwidth, 128 threads of three
+  // with 64 slots idle 81.7%; N = 16, D = 7168: 448 threads 88.5%).
   auto clusterLayout = [&](int64_t kMin,
                            int64_t kMax) -> std::optional<TileLayout> {
     for (int64_t k = kMin; k >= 2 && k <= kMax; k *= 2) {
@@ -295,11 +302,14 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       slice.width = shape.width / k;
       if (threadsOption == 0) {
         int64_t sliceVectors = slice.width / slice.vectorElems;
-        int64_t threads =
-            llvm::alignTo(llvm::divideCeil(sliceVectors, 4), kWarpSize);
-        if (threads > 4 * kWarpSize)
-          threads = llvm::alignTo(threads, 4 * kWarpSize);
-        slice.threads = std::min<int64_t>(threads, 512);
+        int64_t leastIdle = std::numeric_limits<int64_t>::max();
+        for (int64_t t = kWarpSize; t <= 512; t += kWarpSize) {
+          int64_t idle = llvm::divideCeil(sliceVectors, t) * t - sliceVectors;
+          if (idle <= leastIdle) {
+            slice.threads = t;
+            leastIdle = idle;
+          }
+        }
       }
       slice = withThreads(slice, slice.threads);
       slice.clusterSize = k;
@@ -347,6 +357,25 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     }
     return best;
   };
+  // The cluster for a tile that one CTA cannot hold: a pair where the
+  // pair's slices fit, else the smallest of four and eight whose slices
+  // leave room for two CTAs an SM (else the smallest that fits). Measured on
+  // the H200 (bf16, N = 32): a pair 89-93% at D = 4096 and 5120; at
+  // D = 7168 and 8192, where a pair does not fit, clusters of four (one CTA
+  // an SM) 75% and 82%, of eight (three) 83.5% and 89.6%.
+  auto chooseCluster = [&]() -> std::optional<TileLayout> {
+    if (std::optional<TileLayout> pair = clusterLayout(2, 2))
+      return pair;
+    std::optional<TileLayout> smallest;
+    for (int64_t k = 4; k <= std::min<int64_t>(clusterLimit, 8); k *= 2) {
+      std::optional<TileLayout> slice = clusterLayout(k, k);
+      if (slice && sharedTileCtas(*slice) >= 2)
+        return slice;
+      if (!smallest)
+        smallest = slice;
+    }
+    return smallest;
+  };
   Form form;
   if (formOption == "resident" || (formOption == "auto" && resident == "on")) {
     form = Form::Resident;
@@ -388,14 +417,14 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     // (86% against 70%).
     bool residentFirst = resident == "auto" && residentFits &&
                          layout.numSources <= 2 && layout.width <= 4096;
-    // Where it does not fit, a pair of CTAs of one cluster holds it (sm_90):
-    // measured 81-90% against ~55% for streaming, which reads V twice.
-    // Larger clusters measured slower than streaming, so not past two.
-    form = residentFirst      ? Form::Resident
-           : smemFits(layout) ? Form::Smem
-           : clusterLimit >= 2 && clusterLayout(2, 2) ? Form::Cluster
-           : resident == "auto" && residentFits       ? Form::Resident
-                                                      : Form::Streaming;
+    // Where it does not fit, a cluster's CTAs hold it (sm_90): measured
+    // 83-93% at N = 16 and 32 against 49-57% for streaming, which reads V
+    // twice.
+    form = residentFirst                          ? Form::Resident
+           : smemFits(layout)                     ? Form::Smem
+           : clusterLimit >= 2 && chooseCluster() ? Form::Cluster
+           : resident == "auto" && residentFits   ? Form::Resident
+                                                  : Form::Streaming;
     if (form == Form::Resident && threadsOption == 0)
       layout = withThreads(layout, residentThreads);
   }
@@ -407,9 +436,9 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                               "narrower than 4 bytes",
            failure();
   if (form == Form::Cluster) {
-    std::optional<TileLayout> slice = clusterLayout(
-        clusterOption ? clusterOption : 2,
-        clusterOption ? clusterOption : clusterLimit);
+    std::optional<TileLayout> slice =
+        clusterOption ? clusterLayout(clusterOption, clusterOption)
+                      : chooseCluster();
     if (!slice)
       return op->emitError() << "form = cluster: no cluster of up to "
                              << (clusterOption ? clusterOption : clusterLimit)
@@ -418,7 +447,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
              failure();
     layout = *slice;
   }
-  if (threadsOption == 0 && (form == Form::Smem || form == Form::Cluster)) {
+  if (threadsOption == 0 && form == Form::Smem) {
     if (std::optional<int64_t> threads = sharedTileThreads(layout))
       layout = withThreads(layout, *threads);
   }

@@ -77,6 +77,12 @@ public:
   Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value div(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  /// x * y + z, rounded once. A separate multiply and add become
+  /// mul.rn/add.rn in PTX, which ptxas may not fuse: the backward at N = 32
+  /// ran half its instructions as FMUL and FADD.
+  Value fma(Value x, Value y, Value z) {
+    return LLVM::FMAOp::create(b, x, y, z);
+  }
   Value addI(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
   Value mulI(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
 
@@ -202,6 +208,44 @@ public:
     return value;
   }
 
+  /// Sums each of `values` (at most a warp's worth) over the warp. Each
+  /// level sends half of the values to the lane `offset` away and keeps the
+  /// other half, so P values (the count rounded up to a power of two, zeros
+  /// past it) take P - 1 shuffles instead of 5 P. Lane l ends with the total
+  /// of value l >> (5 - log2 P), as does every lane of its group of 32 / P.
+  /// Returns that total and its index.
+  std::pair<Value, Value> warpReduceScatter(ArrayRef<Value> values) {
+    assert(!values.empty() && values.size() <= size_t(kWarpSize));
+    SmallVector<Value> v(values);
+    v.resize(llvm::PowerOf2Ceil(values.size()), f32(0.0));
+    const int64_t count = v.size();
+    for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      auto shuffle = [&](Value x) {
+        return gpu::ShuffleOp::create(b, x, offset, kWarpSize,
+                                      gpu::ShuffleMode::XOR)
+            .getShuffleResult();
+      };
+      if (v.size() == 1) {
+        v[0] = add(v[0], shuffle(v[0]));
+        continue;
+      }
+      // The upper lanes of this level keep the upper half.
+      Value upper = arith::CmpIOp::create(
+          b, arith::CmpIPredicate::ne,
+          arith::AndIOp::create(b, lane, i64(offset)), i64(0));
+      const size_t half = v.size() / 2;
+      for (size_t j = 0; j < half; ++j) {
+        Value keep = arith::SelectOp::create(b, upper, v[j + half], v[j]);
+        Value send = arith::SelectOp::create(b, upper, v[j], v[j + half]);
+        v[j] = add(keep, shuffle(send));
+      }
+      v.resize(half);
+    }
+    Value index =
+        arith::ShRUIOp::create(b, lane, i64(llvm::Log2_64(kWarpSize / count)));
+    return {v[0], index};
+  }
+
   /// Sums every value of `partials` over the CTA; every thread gets the
   /// totals. `scratch` holds numWarps x partials.size() f32 in shared memory.
   SmallVector<Value> blockSum(ArrayRef<Value> partials, Value scratch) {
@@ -299,8 +343,8 @@ public:
                                  ArrayRef<Value> v, SmallVector<Value> &c) {
     SmallVector<Value> dv;
     for (auto [l, x] : llvm::enumerate(v)) {
-      dv.push_back(add(add(mul(alpha, dh[l]), mul(coefW, w[l])), mul(coefV, x)));
-      c[l] = add(c[l], mul(coefW, x));
+      dv.push_back(fma(alpha, dh[l], fma(coefW, w[l], mul(coefV, x))));
+      c[l] = fma(coefW, x, c[l]);
     }
     return dv;
   }
@@ -454,12 +498,18 @@ void storeRow(KernelEmitter &e, Value base, Value rowStart, Type element,
                   lanes.slice(k * n, n), e.chunkGuard(k));
 }
 
-/// Sum over this thread's lanes of a[l] * b[l].
+/// Sum over this thread's lanes of a[l] * b[l]: a chain of fma per vector
+/// (its lanes), the vectors' sums added as a tree.
 Value dotLanes(KernelEmitter &e, ArrayRef<Value> a, ArrayRef<Value> b) {
-  SmallVector<Value> products;
-  for (auto [x, y] : llvm::zip_equal(a, b))
-    products.push_back(e.mul(x, y));
-  return sumTree(e, products);
+  const size_t width = e.layout.vectorElems;
+  SmallVector<Value> vectorSums;
+  for (size_t first = 0; first < a.size(); first += width) {
+    Value sum = e.mul(a[first], b[first]);
+    for (size_t l = first + 1; l < std::min(a.size(), first + width); ++l)
+      sum = e.fma(a[l], b[l], sum);
+    vectorSums.push_back(sum);
+  }
+  return sumTree(e, vectorSums);
 }
 
 /// w = query * norm_weight, this thread's lanes.
@@ -518,11 +568,10 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
     SmallVector<Value> h;
     for (int64_t i = 0; i < n; ++i) {
       for (auto [l, x] : llvm::enumerate(tile[i])) {
-        Value term = e.mul(alpha[i], x);
         if (i == 0)
-          h.push_back(term);
+          h.push_back(e.mul(alpha[i], x));
         else
-          h[l] = e.add(h[l], term);
+          h[l] = e.fma(alpha[i], x, h[l]);
       }
     }
     storeRow(e, args.hOut, rowStart, layout.storage, h);
@@ -700,6 +749,25 @@ public:
     });
   }
 
+  /// Warp-reduces the partial sums of rows firstRow, firstRow + 1, ...
+  /// (`sums`: two a row, at most a warp's worth) and stores them, one lane
+  /// per sum.
+  void publishRows(int64_t firstRow, ArrayRef<Value> sums) {
+    auto [total, index] = e.warpReduceScatter(sums);
+    const int64_t group = kWarpSize / llvm::PowerOf2Ceil(sums.size());
+    Value first = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::eq,
+        arith::AndIOp::create(b, e.lane, e.i64(group - 1)), e.i64(0));
+    Value inRange = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, index,
+                                          e.i64(sums.size()));
+    e.emitIf(arith::AndIOp::create(b, first, inRange), [&] {
+      storeF(scratch.partials(),
+             e.addI(e.mulI(e.warp, e.i64(2 * n)),
+                    e.addI(index, e.i64(2 * firstRow))),
+             total);
+    });
+  }
+
   /// After the row loop: totals[j] = sum over warps of partials[w][j].
   /// Thread t sums the columns t, t + threads, ... (2N may exceed threads).
   void sumPartials() {
@@ -825,7 +893,7 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
       SmallVector<Value> v = loadRow(e, s.rowPointer(row), rowStart, layout.storage);
       SmallVector<Value> next;
       for (auto [a, x] : llvm::zip_equal(acc, v))
-        next.push_back(e.add(a, e.mul(alpha, x)));
+        next.push_back(e.fma(alpha, x, a));
       return next;
     });
     storeRow(e, args.hOut, rowStart, layout.storage, h);
@@ -1171,7 +1239,7 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
           for (int64_t lane = 0; lane < static_cast<int64_t>(hEnd); ++lane) {
             Value h = e.mul(acc[lane], scale);
             for (int64_t r = 0; r < rows; ++r)
-              h = e.add(h, e.mul(weight[r], v[r][lane]));
+              h = e.fma(weight[r], v[r][lane], h);
             out.push_back(h);
           }
           // Thread 0 keeps the scores and rstd for the alpha/rstd outputs.
@@ -1518,10 +1586,20 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
         tile.wait(ringRows - 1);
         SmallVector<Value> dh = tile.readRow(dhSlot);
         refill(token, e.i64(0), dhSlot);
+        // The rows' sums are reduced over the warp four rows at a time (as
+        // few shuffles a row as a whole warp's worth, far fewer registers
+        // held: 16 rows spilled f32 at D = 8192 on sm_80).
+        constexpr size_t kSumsPerReduction = 8;
+        SmallVector<Value> pending;
         for (int64_t i = 0; i < n; ++i) {
           tile.wait(ringRows - 1 - i);
           SmallVector<Value> v = tile.readRow(slotOf(e.i64(1 + i)));
-          s.publishPartials(e.i64(i), dotLanes(e, dh, v), dotLanes(e, w, v));
+          pending.push_back(dotLanes(e, dh, v));
+          pending.push_back(dotLanes(e, w, v));
+          if (pending.size() == kSumsPerReduction || i == n - 1) {
+            s.publishRows(i + 1 - int64_t(pending.size()) / 2, pending);
+            pending.clear();
+          }
         }
         s.sumPartials();
         if (k > 1)

@@ -136,7 +136,7 @@ struct LoadedKernel {
   unsigned mainThreads = 0, reduceThreads = 0;
   unsigned mainShared = 0; // dynamic shared memory of the main entry
   int64_t vectorElems = 1;
-  int64_t maxGrid = 1; // resident CTAs per SM x SMs: more only queue
+  int64_t maxGrid = 1; // CTAs resident at once (whole clusters): more queue
   int64_t width = 0;
 
   int64_t clusterSize = 1; // the grid is a multiple of it
@@ -445,17 +445,20 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
             "cuFuncSetAttribute(" + loaded->name +
                 ", max dynamic shared memory " +
                 std::to_string(loaded->mainShared) + ")");
-    int perSM = 0;
-    check(d.cuOccupancyMaxActiveBlocksPerMultiprocessor(
-              &perSM, loaded->main, int(loaded->mainThreads),
-              loaded->mainShared),
-          "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + loaded->name + ")");
-    if (perSM < 1)
-      throw Error(ErrorKind::Driver,
-                  "attnres: kernel " + loaded->name + " cannot run on " +
-                      device.name + " (" + std::to_string(loaded->mainThreads) +
-                      " threads per block do not fit one SM)");
-    loaded->maxGrid = int64_t(perSM) * device.multiprocessors;
+    check(d.residentCtas(loaded->main, loaded->mainThreads, loaded->mainShared,
+                         int(loaded->clusterSize), device.multiprocessors,
+                         loaded->maxGrid),
+          "occupancy of " + loaded->name);
+    if (loaded->maxGrid < loaded->clusterSize)
+      throw Error(
+          ErrorKind::Driver,
+          "attnres: kernel " + loaded->name + " cannot run on " + device.name +
+              " (" + std::to_string(loaded->mainThreads) +
+              " threads per block" +
+              (loaded->clusterSize > 1
+                   ? " in clusters of " + std::to_string(loaded->clusterSize)
+                   : std::string()) +
+              " do not fit)");
   } catch (...) {
     unload();
     throw;

@@ -72,4 +72,33 @@ std::string CudaDriver::describe(CUresult result) const {
          " (" + (text ? text : "unknown") + ")";
 }
 
+CUresult CudaDriver::residentCtas(CUfunction function, unsigned threads,
+                                  unsigned sharedBytes, int clusterSize,
+                                  int multiprocessors, int64_t &ctas) const {
+  ctas = 0;
+  if (clusterSize <= 1) {
+    int perSM = 0;
+    CUresult result = cuOccupancyMaxActiveBlocksPerMultiprocessor(
+        &perSM, function, int(threads), sharedBytes);
+    ctas = int64_t(perSM) * multiprocessors;
+    return result;
+  }
+  CUlaunchAttribute cluster{};
+  cluster.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+  cluster.value.clusterDim.x = unsigned(clusterSize);
+  cluster.value.clusterDim.y = cluster.value.clusterDim.z = 1;
+  CUlaunchConfig config{};
+  config.gridDimX = unsigned(clusterSize);
+  config.gridDimY = config.gridDimZ = 1;
+  config.blockDimX = threads;
+  config.blockDimY = config.blockDimZ = 1;
+  config.sharedMemBytes = sharedBytes;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  int clusters = 0;
+  CUresult result = cuOccupancyMaxActiveClusters(&clusters, function, &config);
+  ctas = int64_t(clusters) * clusterSize;
+  return result;
+}
+
 } // namespace attnres

@@ -11,6 +11,7 @@
 
 #include <cuda.h>
 
+#include <cstdint>
 #include <string>
 
 namespace attnres {
@@ -26,7 +27,7 @@ struct CudaDriver {
   X(cuDeviceGetCount, CUresult (*)(int *))                                     \
   X(cuDeviceGetName, CUresult (*)(char *, int, CUdevice))                      \
   X(cuDeviceGetAttribute, CUresult (*)(int *, CUdevice_attribute, CUdevice))   \
-  X(cuDevicePrimaryCtxRetain, CUresult (*)(CUcontext *, CUdevice))            \
+  X(cuDevicePrimaryCtxRetain, CUresult (*)(CUcontext *, CUdevice))             \
   X(cuCtxGetCurrent, CUresult (*)(CUcontext *))                                \
   X(cuCtxSetCurrent, CUresult (*)(CUcontext))                                  \
   X(cuCtxGetDevice, CUresult (*)(CUdevice *))                                  \
@@ -40,6 +41,8 @@ struct CudaDriver {
   X(cuFuncSetAttribute, CUresult (*)(CUfunction, CUfunction_attribute, int))   \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
     CUresult (*)(int *, CUfunction, int, size_t))                              \
+  X(cuOccupancyMaxActiveClusters,                                              \
+    CUresult (*)(int *, CUfunction, const CUlaunchConfig *))                   \
   X(cuLaunchKernel,                                                            \
     CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, \
                  unsigned, unsigned, CUstream, void **, void **))              \
@@ -50,7 +53,7 @@ struct CudaDriver {
   X(cuMemcpyDtoH, CUresult (*)(void *, CUdeviceptr, size_t))                   \
   X(cuMemcpyDtoDAsync,                                                         \
     CUresult (*)(CUdeviceptr, CUdeviceptr, size_t, CUstream))                  \
-  X(cuMemsetD8, CUresult (*)(CUdeviceptr, unsigned char, size_t))             \
+  X(cuMemsetD8, CUresult (*)(CUdeviceptr, unsigned char, size_t))              \
   X(cuMemsetD8Async,                                                           \
     CUresult (*)(CUdeviceptr, unsigned char, size_t, CUstream))                \
   X(cuStreamCreate, CUresult (*)(CUstream *, unsigned))                        \
@@ -75,6 +78,17 @@ struct CudaDriver {
 
   /// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)" for a result code.
   std::string describe(CUresult result) const;
+
+  /// CTAs of `function` (blocks of `threads`, `sharedBytes` of dynamic
+  /// shared memory, clusters of `clusterSize`) that `multiprocessors` SMs
+  /// run at once, into `ctas` (0: none fits). A cluster's CTAs must share a
+  /// GPC, so whole clusters as the driver places them, not blocks per SM x
+  /// SMs: a grid past what is resident runs its last clusters as a second
+  /// wave, which doubled the time of clusters of four on the H200 (132 SMs
+  /// hold 32 such clusters, not 33).
+  CUresult residentCtas(CUfunction function, unsigned threads,
+                        unsigned sharedBytes, int clusterSize,
+                        int multiprocessors, int64_t &ctas) const;
 };
 
 } // namespace attnres

@@ -120,18 +120,23 @@ void loadModule(const Spec &spec, Module &out) {
 
 int gridFor(CUfunction function, int threads, int shared, int cluster,
             int tokens) {
-  int perSM = 0, sms = 0;
+  int sms = 0;
   CUdevice dev;
   check(cu->cuCtxGetDevice(&dev), "cuCtxGetDevice");
-  check(cu->cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSM, function,
-                                                        threads, shared),
-        "occupancy");
   check(cu->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
                                  dev),
         "multiprocessor count");
+  int64_t resident = 0;
+  check(cu->residentCtas(function, unsigned(threads), unsigned(shared), cluster,
+                         sms, resident),
+        "occupancy");
+  if (resident < cluster)
+    throw std::runtime_error("no cluster of " + std::to_string(cluster) +
+                             " CTAs of " + std::to_string(threads) +
+                             " threads fits the device");
   // Whole clusters, at most one per token.
   return cluster *
-         std::max(1, std::min(tokens, std::max(perSM, 1) * sms / cluster));
+         std::max<int>(1, std::min<int64_t>(tokens, resident / cluster));
 }
 
 void launch(CUfunction f, int grid, int threads, int shared,
@@ -445,8 +450,8 @@ int main(int argc, char **argv) {
       double copyTBps = 2.0 * copyBytes / (copyMs * 1e-3) / 1e12;
       std::printf("\ncopy bandwidth: %.3f TB/s (1 GiB device-to-device, read + write)\n",
                   copyTBps);
-      std::printf("%-30s %8s %9s %9s %8s %7s\n", "kernel", "M", "ms",
-                  "floor_ms", "TB/s", "%copy");
+      std::printf("%-30s %8s %6s %9s %9s %8s %7s\n", "kernel", "M", "grid",
+                  "ms", "floor_ms", "TB/s", "%copy");
       for (const Spec &spec : specs) {
         if (spec.d < 2048)
           continue;
@@ -509,9 +514,9 @@ int main(int argc, char **argv) {
         double bytes = double(m) * spec.d * e *
                        (spec.forward ? spec.n + 1 : 2 * spec.n + 1);
         double floorMs = bytes / (copyTBps * 1e12) * 1e3;
-        std::printf("%-30s %8d %9.4f %9.4f %8.3f %6.1f%%\n", spec.name.c_str(),
-                    m, ms, floorMs, bytes / (ms * 1e-3) / 1e12,
-                    100.0 * floorMs / ms);
+        std::printf("%-30s %8d %6d %9.4f %9.4f %8.3f %6.1f%%\n",
+                    spec.name.c_str(), m, run.grid, ms, floorMs,
+                    bytes / (ms * 1e-3) / 1e12, 100.0 * floorMs / ms);
       }
     }
     return failures ? 1 : 0;

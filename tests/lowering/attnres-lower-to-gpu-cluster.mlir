@@ -1,5 +1,7 @@
-// RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster" | FileCheck %s
-// RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster=8" | FileCheck %s --check-prefix=EIGHT
+// RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster=4" | FileCheck %s
+// RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster" | FileCheck %s --check-prefix=EIGHT
+// RUN: attnres-opt %s --attnres-lower-to-gpu | FileCheck %s --check-prefix=EIGHT
+// RUN: attnres-opt %s --attnres-lower-to-gpu | FileCheck %s --check-prefix=PAIR
 // RUN: not attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster-limit=1" 2>&1 | FileCheck %s --check-prefix=NOCLUSTER
 
 // Cluster form (backward, asked for): N = 32, D = 8192 bf16 is 528 KiB with
@@ -36,8 +38,14 @@
 // CHECK: arith.constant 8192 : i64
 // CHECK-NEXT: arith.muli
 
+// Left to choose (form = cluster or auto): a pair does not fit and four
+// leave one CTA an SM, so eight, each a 1024-column slice of one vector for
+// each of 128 threads (no slot idle), three CTAs an SM.
 // EIGHT: gpu.func @cluster(
 // EIGHT-SAME: attnres.cluster_size = 8 : i64
+// EIGHT-SAME: attnres.dynamic_shared_bytes = 67840 : i64
+// EIGHT-SAME: attnres.layout = "cluster=8 ring=33"
+// EIGHT-SAME: known_block_size = array<i32: 128, 1, 1>
 // EIGHT-SAME: nvvm.cluster_dim = array<i32: 8, 1, 1>
 
 // NOCLUSTER: form = cluster needs thread-block clusters (sm_90 or newer)
@@ -49,4 +57,21 @@ func.func @cluster(%dh: tensor<?x8192xbf16>, %v: tensor<32x?x8192xbf16>, %q: ten
          tensor<?x32xf32>, tensor<?x32xf32>)
       -> (tensor<32x?x8192xbf16>, tensor<8192xf32>, tensor<8192xf32>)
   return %dv, %dq, %dg : tensor<32x?x8192xbf16>, tensor<8192xf32>, tensor<8192xf32>
+}
+
+// N = 32, D = 5120: a pair fits (2560-column slices, 320 vectors), and 320
+// threads of one vector each leave no slot idle (128 threads of three
+// would leave 64).
+// PAIR: gpu.func @pair(
+// PAIR-SAME: attnres.cluster_size = 2 : i64
+// PAIR-SAME: attnres.layout = "cluster=2 ring=33"
+// PAIR-SAME: known_block_size = array<i32: 320, 1, 1>
+func.func @pair(%dh: tensor<?x5120xbf16>, %v: tensor<32x?x5120xbf16>, %q: tensor<5120xf32>,
+                %g: tensor<5120xf32>, %a: tensor<?x32xf32>, %r: tensor<?x32xf32>)
+    -> (tensor<32x?x5120xbf16>, tensor<5120xf32>, tensor<5120xf32>) {
+  %dv, %dq, %dg = attnres.backward %dh, %v, %q, %g, %a, %r
+      : (tensor<?x5120xbf16>, tensor<32x?x5120xbf16>, tensor<5120xf32>, tensor<5120xf32>,
+         tensor<?x32xf32>, tensor<?x32xf32>)
+      -> (tensor<32x?x5120xbf16>, tensor<5120xf32>, tensor<5120xf32>)
+  return %dv, %dq, %dg : tensor<32x?x5120xbf16>, tensor<5120xf32>, tensor<5120xf32>
 }
