@@ -1,5 +1,6 @@
 // RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s
 // RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s --check-prefix=LOOP
+// RUN: attnres-opt %s --attnres-lower-to-gpu -split-input-file | FileCheck %s --check-prefix=SUMS
 // RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152 cluster-limit=1" -split-input-file | FileCheck %s --check-prefix=SMALL
 // RUN: attnres-opt %s --attnres-lower-to-gpu="shared-bytes=49152" -split-input-file | FileCheck %s --check-prefix=PAIR
 // RUN: attnres-opt %s --attnres-lower-to-gpu="stages=2" -split-input-file | FileCheck %s --check-prefix=TWO
@@ -48,6 +49,24 @@
 // LOOP-NOT: arith.divui
 // LOOP-NOT: arith.remui
 // LOOP: gpu.func @smem_reduce(
+
+// Pass 1 multiplies and adds with fma and reduces the rows' two sums
+// (dalpha_i, u_i) over the warp four rows at a time: a reduce-scatter of 8
+// values (four traded at offset 16, two at 8, one at 4, then plain steps at
+// 2 and 1: 9 shuffles, not 40), after which lane l holds sum l / 4 and one
+// lane of each four stores it.
+// SUMS: gpu.func @smem(
+// SUMS: nvvm.cp.async.wait.group 7
+// SUMS: llvm.intr.fma
+// SUMS-NOT: gpu.shuffle
+// SUMS: nvvm.cp.async.wait.group 5
+// SUMS-COUNT-9: gpu.shuffle  xor
+// SUMS-NOT: gpu.shuffle
+// SUMS: arith.shrui %{{.*}}, %c2_i64
+// SUMS: arith.andi %{{.*}}, %c3_i64
+// SUMS: memref.store
+// SUMS-NOT: gpu.shuffle
+// SUMS: nvvm.cp.async.wait.group 4
 
 // Two tiles (stages = 2): 18 slots; dh waits with 17 copies in flight, v_0
 // too (dh's slot was refilled with row 9 ahead), v_7 with 10.
