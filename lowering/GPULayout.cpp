@@ -285,10 +285,18 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
            (l.numSources + 1) * l.paddedRowBytes() + sharedTileStaticBytes(l) <=
                sharedLimit;
   };
+  // Lanes per thread and row that ptxas kept without spilling on sm_80 and
+  // sm_90a in the backward (16-bit types keep dh packed; 48 past two
+  // sources).
+  const int64_t maxSharedTileLanes = elemBytes == 4 ? 32 : 56;
+  const int64_t maxTileLanes =
+      std::min<int64_t>(maxSharedTileLanes, layout.numSources <= 2 ? 56 : 48);
   // Each of a cluster's K CTAs keeps a D / K slice of dh and the N rows:
   // the slice layout of the smallest K in [kMin, kMax] whose slice fits.
-  // Its threads: the most (whole warps, up to 512) that leave no vector slot
-  // of a row idle, else the fewest idle slots. Measured on the H200 (bf16,
+  // Its threads: of the whole warps up to 512 that keep a thread's lanes
+  // within what it holds without spilling, the most that leave no vector
+  // slot of a row idle, else the fewest idle (512 where none keeps the
+  // lanes). Measured on the H200 (bf16,
   // N = 16 and 32): idle slots cost far more than their share, since every
   // warp takes part in the per-token reductions (N = 32, D = 5120, pairs:
   // 320 threads of one vector 92.9% of copy bandwidth, 128 threads of three
@@ -303,9 +311,11 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       if (threadsOption == 0) {
         int64_t sliceVectors = slice.width / slice.vectorElems;
         int64_t leastIdle = std::numeric_limits<int64_t>::max();
+        slice.threads = 512;
         for (int64_t t = kWarpSize; t <= 512; t += kWarpSize) {
-          int64_t idle = llvm::divideCeil(sliceVectors, t) * t - sliceVectors;
-          if (idle <= leastIdle) {
+          int64_t rounds = llvm::divideCeil(sliceVectors, t);
+          int64_t idle = rounds * t - sliceVectors;
+          if (rounds * slice.vectorElems <= maxTileLanes && idle <= leastIdle) {
             slice.threads = t;
             leastIdle = idle;
           }
@@ -318,10 +328,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     }
     return std::nullopt;
   };
-  // Lanes per thread and row that ptxas kept without spilling on sm_80 and
-  // sm_90a in the backward (16-bit types keep dh packed).
-  const int64_t maxSharedTileLanes = elemBytes == 4 ? 32 : 56;
-  // Threads for a tile in shared memory (smem, cluster): each CTA works on
+  // Threads for the smem form's tile: each CTA works on
   // one token at a time, so what counts is the CTAs an SM holds (tokens in
   // flight), then warps. Of 64, 128 and 256 threads, the count with the most
   // resident CTAs, ties to the larger, skipping counts that leave more than
@@ -339,15 +346,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   };
   auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
     int64_t vectors = l.width / l.vectorElems;
-    int64_t maxLanes =
-        std::min<int64_t>(maxSharedTileLanes, l.numSources <= 2 ? 56 : 48);
     std::optional<int64_t> best;
     int64_t bestCtas = 0;
     for (int64_t t : {64, 128, 256}) {
       TileLayout c = withThreads(l, t);
       if (t > 64 && c.chunks * t - vectors > t / 2)
         continue;
-      if (c.lanes() > maxLanes || !smemFits(c))
+      if (c.lanes() > maxTileLanes || !smemFits(c))
         continue;
       int64_t ctas = sharedTileCtas(c);
       if (ctas >= bestCtas) {
@@ -440,10 +445,14 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
         clusterOption ? clusterLayout(clusterOption, clusterOption)
                       : chooseCluster();
     if (!slice)
-      return op->emitError() << "form = cluster: no cluster of up to "
-                             << (clusterOption ? clusterOption : clusterLimit)
-                             << " CTAs holds the tile in shared memory with "
-                                "D divisible into whole vectors per CTA",
+      return op->emitError()
+                 << "form = cluster: no cluster of "
+                 << (clusterOption
+                         ? std::to_string(clusterOption)
+                         : "up to " + std::to_string(
+                                          std::min<int64_t>(clusterLimit, 8)))
+                 << " CTAs holds the tile in shared memory with D divisible "
+                    "into whole vectors per CTA",
              failure();
     layout = *slice;
   }

@@ -211,9 +211,9 @@ public:
   /// Sums each of `values` (at most a warp's worth) over the warp. Each
   /// level sends half of the values to the lane `offset` away and keeps the
   /// other half, so P values (the count rounded up to a power of two, zeros
-  /// past it) take P - 1 shuffles instead of 5 P. Lane l ends with the total
-  /// of value l >> (5 - log2 P), as does every lane of its group of 32 / P.
-  /// Returns that total and its index.
+  /// past it) take P - 1 + 5 - log2 P shuffles instead of 5 P (9 for 8).
+  /// Lane l ends with the total of value l >> (5 - log2 P), as does every
+  /// lane of its group of 32 / P. Returns that total and its index.
   std::pair<Value, Value> warpReduceScatter(ArrayRef<Value> values) {
     assert(!values.empty() && values.size() <= size_t(kWarpSize));
     SmallVector<Value> v(values);
@@ -501,6 +501,7 @@ void storeRow(KernelEmitter &e, Value base, Value rowStart, Type element,
 /// Sum over this thread's lanes of a[l] * b[l]: a chain of fma per vector
 /// (its lanes), the vectors' sums added as a tree.
 Value dotLanes(KernelEmitter &e, ArrayRef<Value> a, ArrayRef<Value> b) {
+  assert(a.size() == b.size() && "lanes of two rows of one thread");
   const size_t width = e.layout.vectorElems;
   SmallVector<Value> vectorSums;
   for (size_t first = 0; first < a.size(); first += width) {

@@ -88,7 +88,7 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
       - `cluster` (backward, sm_90): like `smem` with D split over the CTAs
         of a thread-block cluster, the per-row partial sums exchanged
         through distributed shared memory (`auto` takes it where the tile
-        does not fit one CTA but fits a pair);
+        does not fit one CTA but fits a cluster of up to 8);
       - `streaming`: two passes over V (the second mostly from L2).
     `auto` picks per shape (see docs/PERFORMANCE.md).
   }];
@@ -109,8 +109,9 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
            "forms, whole tiles of N + 1 rows (1: one, each row refilled "
            "once consumed); 0: heuristic">,
     Option<"cluster", "cluster", "int64_t", "0",
-           "cluster form: CTAs per cluster, 2, 4 or 8 (0: the fewest that "
-           "hold the tile)">,
+           "cluster form: CTAs per cluster, 2, 4 or 8 (0: a pair where it "
+           "holds the tile, else the smaller of 4 and 8 leaving two CTAs an "
+           "SM, else the smallest that holds it)">,
     Option<"clusterLimit", "cluster-limit", "int64_t", "8",
            "largest thread-block cluster of the chip (1: none; the "
            "attnres-to-ptx pipeline sets it from the chip)">,

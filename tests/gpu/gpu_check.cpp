@@ -131,12 +131,13 @@ int gridFor(CUfunction function, int threads, int shared, int cluster,
                          sms, resident),
         "occupancy");
   if (resident < cluster)
-    throw std::runtime_error("no cluster of " + std::to_string(cluster) +
-                             " CTAs of " + std::to_string(threads) +
-                             " threads fits the device");
+    throw std::runtime_error(
+        "no " +
+        (cluster > 1 ? "cluster of " + std::to_string(cluster) + " " : "") +
+        "CTA of " + std::to_string(threads) + " threads fits the device");
   // Whole clusters, at most one per token.
-  return cluster *
-         std::max<int>(1, std::min<int64_t>(tokens, resident / cluster));
+  return cluster * int(std::max<int64_t>(
+                       1, std::min<int64_t>(tokens, resident / cluster)));
 }
 
 void launch(CUfunction f, int grid, int threads, int shared,

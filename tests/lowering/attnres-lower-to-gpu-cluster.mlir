@@ -1,11 +1,10 @@
 // RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster=4" | FileCheck %s
 // RUN: attnres-opt %s --attnres-lower-to-gpu="form=cluster" | FileCheck %s --check-prefix=EIGHT
-// RUN: attnres-opt %s --attnres-lower-to-gpu | FileCheck %s --check-prefix=EIGHT
-// RUN: attnres-opt %s --attnres-lower-to-gpu | FileCheck %s --check-prefix=PAIR
+// RUN: attnres-opt %s --attnres-lower-to-gpu | FileCheck %s --check-prefixes=EIGHT,PAIR,WIDE
 // RUN: not attnres-opt %s --attnres-lower-to-gpu="form=cluster cluster-limit=1" 2>&1 | FileCheck %s --check-prefix=NOCLUSTER
 
-// Cluster form (backward, asked for): N = 32, D = 8192 bf16 is 528 KiB with
-// dh, so four CTAs of a cluster each keep a 2048-column slice (33 rows x 256
+// Cluster form (backward, asked for with clusters of four): N = 32,
+// D = 8192 bf16 is 528 KiB with dh; four CTAs each keep a 2048-column slice (33 rows x 256
 // threads x 1 vector x 16 bytes, one tile of the ring), after 256 bytes
 // for the exchange. The
 // cluster shape is a kernel attribute (.reqnctapercluster), tokens go to
@@ -74,4 +73,21 @@ func.func @pair(%dh: tensor<?x5120xbf16>, %v: tensor<32x?x5120xbf16>, %q: tensor
          tensor<?x32xf32>, tensor<?x32xf32>)
       -> (tensor<32x?x5120xbf16>, tensor<5120xf32>, tensor<5120xf32>)
   return %dv, %dq, %dg : tensor<32x?x5120xbf16>, tensor<5120xf32>, tensor<5120xf32>
+}
+
+// N = 16, D = 8704: no thread count leaves every slot of the pair's 544
+// vectors busy; of those that keep a thread's lanes within 48 (no spill),
+// 96, 192 and 288 leave the fewest idle (32): the most, 288. (Idle slots
+// alone would pick 32 threads of 17 vectors each, which spilled.)
+// WIDE: gpu.func @wide(
+// WIDE-SAME: attnres.cluster_size = 2 : i64
+// WIDE-SAME: known_block_size = array<i32: 288, 1, 1>
+func.func @wide(%dh: tensor<?x8704xbf16>, %v: tensor<16x?x8704xbf16>, %q: tensor<8704xf32>,
+                %g: tensor<8704xf32>, %a: tensor<?x16xf32>, %r: tensor<?x16xf32>)
+    -> (tensor<16x?x8704xbf16>, tensor<8704xf32>, tensor<8704xf32>) {
+  %dv, %dq, %dg = attnres.backward %dh, %v, %q, %g, %a, %r
+      : (tensor<?x8704xbf16>, tensor<16x?x8704xbf16>, tensor<8704xf32>, tensor<8704xf32>,
+         tensor<?x16xf32>, tensor<?x16xf32>)
+      -> (tensor<16x?x8704xbf16>, tensor<8704xf32>, tensor<8704xf32>)
+  return %dv, %dq, %dg : tensor<16x?x8704xbf16>, tensor<8704xf32>, tensor<8704xf32>
 }
