@@ -17,9 +17,11 @@ compile="$build/tools/attnres-compile/attnres-compile"
 # The shapes of the performance targets (bf16; fp16 and f32 at one width).
 "$compile" --sources 2,4,8,16,32 --width 2048,4096,5120,7168,8192 --dtype bf16 --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 2,8,32 --width 4096 --dtype f16,f32 --direction all -o "$out/kernels" >/dev/null
-# The cluster form (backward; the heuristic takes it where a pair of CTAs
-# holds the tile) at every large-N target shape, checked and timed.
+# The cluster form (backward; the heuristic takes it where one CTA cannot
+# hold the tile) at every large-N target shape, checked and timed, and at
+# N = 3 and 17 (rows' sums reduced in batches of four rows with a rest).
 "$compile" --sources 16,32 --width 2048,4096,5120,7168,8192 --dtype bf16 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
+"$compile" --sources 3,17 --width 4096 --dtype bf16,f32 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
 "$compile" --sources 32 --width 7168,8192 --dtype bf16 --direction bwd --kernel-form cluster --cluster-size 4 -o "$out/kernels-cluster4" >/dev/null
 # The backward's ring deeper than its default one tile (two tiles: each
 # consumed row's slot refilled with a row of the token after next).
