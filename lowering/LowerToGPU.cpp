@@ -196,12 +196,17 @@ public:
     body();
   }
 
+  /// `value` of the lane `offset` away (lane ^ offset).
+  Value shuffleXor(Value value, int32_t offset) {
+    return gpu::ShuffleOp::create(b, value, offset, kWarpSize,
+                                  gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+
   /// Butterfly reduction over the warp (sum or max); every lane gets it.
   Value warpReduce(Value value, bool max) {
     for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
-      Value other = gpu::ShuffleOp::create(b, value, offset, kWarpSize,
-                                           gpu::ShuffleMode::XOR)
-                        .getShuffleResult();
+      Value other = shuffleXor(value, offset);
       value = max ? Value(arith::MaximumFOp::create(b, value, other))
                   : add(value, other);
     }
@@ -220,13 +225,8 @@ public:
     v.resize(llvm::PowerOf2Ceil(values.size()), f32(0.0));
     const int64_t count = v.size();
     for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
-      auto shuffle = [&](Value x) {
-        return gpu::ShuffleOp::create(b, x, offset, kWarpSize,
-                                      gpu::ShuffleMode::XOR)
-            .getShuffleResult();
-      };
       if (v.size() == 1) {
-        v[0] = add(v[0], shuffle(v[0]));
+        v[0] = add(v[0], shuffleXor(v[0], offset));
         continue;
       }
       // The upper lanes of this level keep the upper half.
@@ -237,7 +237,7 @@ public:
       for (size_t j = 0; j < half; ++j) {
         Value keep = arith::SelectOp::create(b, upper, v[j + half], v[j]);
         Value send = arith::SelectOp::create(b, upper, v[j], v[j + half]);
-        v[j] = add(keep, shuffle(send));
+        v[j] = add(keep, shuffleXor(send, offset));
       }
       v.resize(half);
     }

@@ -80,12 +80,13 @@ struct CudaDriver {
   std::string describe(CUresult result) const;
 
   /// CTAs of `function` (blocks of `threads`, `sharedBytes` of dynamic
-  /// shared memory, clusters of `clusterSize`) that `multiprocessors` SMs
-  /// run at once, into `ctas` (0: none fits). A cluster's CTAs must share a
-  /// GPC, so whole clusters as the driver places them, not blocks per SM x
-  /// SMs: a grid past what is resident runs its last clusters as a second
-  /// wave, which doubled the time of clusters of four on the H200 (132 SMs
-  /// hold 32 such clusters, not 33).
+  /// shared memory, clusters of `clusterSize`) that the current context's
+  /// device runs at once, into `ctas` (0: none fits): blocks per SM x
+  /// `multiprocessors` without clusters; with them, whole clusters as the
+  /// driver places them (`multiprocessors` unused). A cluster's CTAs must
+  /// share a GPC, so not every SM can hold one: a grid past what is resident
+  /// runs its last clusters as a second wave, which doubled the time of
+  /// clusters of four on the H200 (132 SMs hold 30 such clusters, not 33).
   CUresult residentCtas(CUfunction function, unsigned threads,
                         unsigned sharedBytes, int clusterSize,
                         int multiprocessors, int64_t &ctas) const;
