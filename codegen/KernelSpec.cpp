@@ -83,9 +83,9 @@ std::string validate(const KernelSpec &spec) {
   else if (spec.tuning.stages < 0 || spec.tuning.stages > 16)
     error << "stages must be 0 (auto) or in [1, 16], got "
           << spec.tuning.stages;
-  else if (spec.tuning.cluster != 0 && spec.tuning.cluster != 2 &&
-           spec.tuning.cluster != 4 && spec.tuning.cluster != 8)
-    error << "cluster must be 0 (auto), 2, 4 or 8, got "
+  else if (spec.tuning.cluster != 0 &&
+           (spec.tuning.cluster < 2 || spec.tuning.cluster > 8))
+    error << "cluster must be 0 (auto) or in [2, 8], got "
           << spec.tuning.cluster;
   return error.str();
 }

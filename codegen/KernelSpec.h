@@ -39,9 +39,9 @@ struct Tuning {
   /// instead. Smem and cluster forms: whole tiles (dh and the N rows of a
   /// token). 0 picks by heuristic.
   int64_t stages = 0;
-  /// Cluster form: CTAs per thread-block cluster (2, 4 or 8); 0 picks a
-  /// pair where it holds the tile, else the smaller of 4 and 8 that leaves
-  /// two CTAs an SM, else the smallest that holds it.
+  /// Cluster form: CTAs per thread-block cluster (2 to 8); 0 picks a
+  /// pair where it holds the tile, else the size of 3 to 8 that leaves the
+  /// most CTAs an SM (sizes other than 4 and 8 only at two or more).
   int64_t cluster = 0;
 };
 

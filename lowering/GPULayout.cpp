@@ -226,9 +226,8 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return op->emitError("form = cluster needs thread-block clusters "
                          "(sm_90 or newer)"),
            failure();
-  if (clusterOption != 0 && clusterOption != 2 && clusterOption != 4 &&
-      clusterOption != 8)
-    return op->emitError() << "cluster must be 0 (auto), 2, 4 or 8, got "
+  if (clusterOption != 0 && (clusterOption < 2 || clusterOption > 8))
+    return op->emitError() << "cluster must be 0 (auto) or in [2, 8], got "
                            << clusterOption,
            failure();
   if (formOption == "smem" && !backward)
@@ -292,7 +291,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   const int64_t maxTileLanes =
       std::min<int64_t>(maxSharedTileLanes, layout.numSources <= 2 ? 56 : 48);
   // Each of a cluster's K CTAs keeps a D / K slice of dh and the N rows:
-  // the slice layout of the smallest K in [kMin, kMax] whose slice fits.
+  // the slice layout, where D splits into whole vectors and it fits.
   // Its threads: of the whole warps up to 512 that keep a thread's lanes
   // within what it holds without spilling, the most that leave no vector
   // slot of a row idle, else the fewest idle (512 where none keeps the
@@ -301,31 +300,28 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // warp takes part in the per-token reductions (N = 32, D = 5120, pairs:
   // 320 threads of one vector 92.9% of copy bandwidth, 128 threads of three
   // with 64 slots idle 81.7%; N = 16, D = 7168: 448 threads 88.5%).
-  auto clusterLayout = [&](int64_t kMin,
-                           int64_t kMax) -> std::optional<TileLayout> {
-    for (int64_t k = kMin; k >= 2 && k <= kMax; k *= 2) {
-      TileLayout slice = layout;
-      if (shape.width % (k * layout.vectorElems) != 0)
-        continue;
-      slice.width = shape.width / k;
-      if (threadsOption == 0) {
-        int64_t sliceVectors = slice.width / slice.vectorElems;
-        int64_t leastIdle = std::numeric_limits<int64_t>::max();
-        slice.threads = 512;
-        for (int64_t t = kWarpSize; t <= 512; t += kWarpSize) {
-          int64_t rounds = llvm::divideCeil(sliceVectors, t);
-          int64_t idle = rounds * t - sliceVectors;
-          if (rounds * slice.vectorElems <= maxTileLanes && idle <= leastIdle) {
-            slice.threads = t;
-            leastIdle = idle;
-          }
+  auto clusterLayout = [&](int64_t k) -> std::optional<TileLayout> {
+    TileLayout slice = layout;
+    if (shape.width % (k * layout.vectorElems) != 0)
+      return std::nullopt;
+    slice.width = shape.width / k;
+    if (threadsOption == 0) {
+      int64_t sliceVectors = slice.width / slice.vectorElems;
+      int64_t leastIdle = std::numeric_limits<int64_t>::max();
+      slice.threads = 512;
+      for (int64_t t = kWarpSize; t <= 512; t += kWarpSize) {
+        int64_t rounds = llvm::divideCeil(sliceVectors, t);
+        int64_t idle = rounds * t - sliceVectors;
+        if (rounds * slice.vectorElems <= maxTileLanes && idle <= leastIdle) {
+          slice.threads = t;
+          leastIdle = idle;
         }
       }
-      slice = withThreads(slice, slice.threads);
-      slice.clusterSize = k;
-      if (smemFits(slice))
-        return slice;
     }
+    slice = withThreads(slice, slice.threads);
+    slice.clusterSize = k;
+    if (smemFits(slice))
+      return slice;
     return std::nullopt;
   };
   // Threads for the smem form's tile: each CTA works on
@@ -363,23 +359,36 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return best;
   };
   // The cluster for a tile that one CTA cannot hold: a pair where the
-  // pair's slices fit, else the smallest of four and eight whose slices
-  // leave room for two CTAs an SM (else the smallest that fits). Measured on
-  // the H200 (bf16, N = 32): a pair 89-93% at D = 4096 and 5120; at
-  // D = 7168 and 8192, where a pair does not fit, clusters of four (one CTA
-  // an SM) 75% and 82%, of eight (three) 83.5% and 89.6%.
+  // pair's slices fit, else of the sizes 3 to 8 whose slices fit, the one
+  // leaving the most CTAs an SM, ties to the fewest idle vector slots, then
+  // to the larger cluster. Sizes other than powers of two only where two or
+  // more CTAs share an SM: a GPC holds whole clusters, and at one CTA an SM
+  // the H200's held 15 clusters of seven (105 CTAs). Measured on the H200
+  // (N = 32): a pair 89-93% at D = 4096-6144; at D = 7168, seven CTAs of 128
+  // threads 87.3% (bf16) against eight with 16 of 112 slots idle 84.0% and
+  // four (one CTA an SM) 75.4%; at D = 8192 eight 89.6%, four 82.2%; in f32
+  // at D = 7168 (one CTA an SM) eight 83.7%, seven 78.6%.
   auto chooseCluster = [&]() -> std::optional<TileLayout> {
-    if (std::optional<TileLayout> pair = clusterLayout(2, 2))
+    if (std::optional<TileLayout> pair = clusterLayout(2))
       return pair;
-    std::optional<TileLayout> smallest;
-    for (int64_t k = 4; k <= std::min<int64_t>(clusterLimit, 8); k *= 2) {
-      std::optional<TileLayout> slice = clusterLayout(k, k);
-      if (slice && sharedTileCtas(*slice) >= 2)
-        return slice;
-      if (!smallest)
-        smallest = slice;
+    std::optional<TileLayout> best;
+    int64_t bestCtas = 0, bestIdle = 0;
+    for (int64_t k = 3; k <= std::min<int64_t>(clusterLimit, 8); ++k) {
+      std::optional<TileLayout> slice = clusterLayout(k);
+      if (!slice)
+        continue;
+      int64_t ctas = sharedTileCtas(*slice);
+      if (!llvm::isPowerOf2_64(k) && ctas < 2)
+        continue;
+      int64_t idle =
+          slice->chunks * slice->threads - slice->width / slice->vectorElems;
+      if (!best || ctas > bestCtas || (ctas == bestCtas && idle <= bestIdle)) {
+        best = slice;
+        bestCtas = ctas;
+        bestIdle = idle;
+      }
     }
-    return smallest;
+    return best;
   };
   Form form;
   if (formOption == "resident" || (formOption == "auto" && resident == "on")) {
@@ -442,8 +451,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
            failure();
   if (form == Form::Cluster) {
     std::optional<TileLayout> slice =
-        clusterOption ? clusterLayout(clusterOption, clusterOption)
-                      : chooseCluster();
+        clusterOption ? clusterLayout(clusterOption) : chooseCluster();
     if (!slice)
       return op->emitError()
                  << "form = cluster: no cluster of "

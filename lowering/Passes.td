@@ -109,9 +109,10 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
            "forms, whole tiles of N + 1 rows (1: one, each row refilled "
            "once consumed); 0: heuristic">,
     Option<"cluster", "cluster", "int64_t", "0",
-           "cluster form: CTAs per cluster, 2, 4 or 8 (0: a pair where it "
-           "holds the tile, else the smaller of 4 and 8 leaving two CTAs an "
-           "SM, else the smallest that holds it)">,
+           "cluster form: CTAs per cluster, 2 to 8 (0: a pair where it "
+           "holds the tile, else of 3 to 8 the one leaving the most CTAs an "
+           "SM, ties to the fewest idle vector slots, then the larger; sizes "
+           "other than 2, 4 and 8 only at two or more CTAs an SM)">,
     Option<"clusterLimit", "cluster-limit", "int64_t", "8",
            "largest thread-block cluster of the chip (1: none; the "
            "attnres-to-ptx pipeline sets it from the chip)">,
