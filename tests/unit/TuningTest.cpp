@@ -116,9 +116,10 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
     std::vector<Tuning> all = tuningCandidates(spec);
     // threads x vector bytes x the forms of this direction (online with its
     // four row counts times four ring depths; smem with four ring depths,
-    // cluster with its four sizes times four ring depths on sm_90a).
+    // cluster with its eight sizes (auto, 2 to 8) times four ring depths on
+    // sm_90a).
     size_t forms =
-        direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 4 + 4 * 4 + 1;
+        direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 4 + 8 * 4 + 1;
     EXPECT_EQ(all.size(), 6 * 3 * forms) << toString(direction);
     for (const Tuning &t : all) {
       KernelSpec candidate = spec;
