@@ -84,8 +84,8 @@ std::string validate(const KernelSpec &spec) {
     error << "stages must be 0 (auto) or in [1, 16], got "
           << spec.tuning.stages;
   else if (spec.tuning.cluster != 0 &&
-           (spec.tuning.cluster < 2 || spec.tuning.cluster > 8))
-    error << "cluster must be 0 (auto) or in [2, 8], got "
+           (spec.tuning.cluster < 2 || spec.tuning.cluster > 16))
+    error << "cluster must be 0 (auto) or in [2, 16], got "
           << spec.tuning.cluster;
   return error.str();
 }

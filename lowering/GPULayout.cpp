@@ -226,9 +226,11 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return op->emitError("form = cluster needs thread-block clusters "
                          "(sm_90 or newer)"),
            failure();
-  if (clusterOption != 0 && (clusterOption < 2 || clusterOption > 8))
-    return op->emitError() << "cluster must be 0 (auto) or in [2, 8], got "
-                           << clusterOption,
+  if (clusterOption != 0 &&
+      (clusterOption < 2 || clusterOption > std::max<int64_t>(clusterLimit, 2)))
+    return op->emitError() << "cluster must be 0 (auto) or in [2, "
+                           << std::max<int64_t>(clusterLimit, 2)
+                           << "] (cluster-limit), got " << clusterOption,
            failure();
   if (formOption == "smem" && !backward)
     return op->emitError("form = smem is a backward form (the forward uses "
@@ -363,23 +365,25 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // leaving the most CTAs an SM, ties to the fewest idle vector slots, then
   // to the larger cluster. Sizes other than powers of two only where two or
   // more CTAs share an SM: a GPC holds whole clusters, and at one CTA an SM
-  // the H200's held 15 clusters of seven (105 CTAs). Measured on the H200
-  // (N = 32): a pair 89-93% at D = 4096-6144; at D = 7168, seven CTAs of 128
-  // threads 87.3% (bf16) against eight with 16 of 112 slots idle 84.0% and
-  // four (one CTA an SM) 75.4%; at D = 8192 eight 89.6%, four 82.2%; in f32
-  // at D = 7168 (one CTA an SM) eight 83.7%, seven 78.6%.
+  // the H200's held 15 clusters of seven (105 CTAs). Past 8 (non-portable,
+  // up to cluster-limit) only where no size up to 8 leaves two CTAs an SM.
+  // Measured on the H200 (N = 32): a pair 89-93% at D = 4096-6144; at
+  // D = 7168, seven CTAs of 128 threads 87.3% (bf16) against eight with 16
+  // of 112 slots idle 84.0% and four (one CTA an SM) 75.4%; at D = 8192
+  // eight 89.6%, four 82.2%; in f32 at D = 7168 (one CTA an SM) eight
+  // 83.7%, seven 78.6%.
   auto chooseCluster = [&]() -> std::optional<TileLayout> {
     if (std::optional<TileLayout> pair = clusterLayout(2))
       return pair;
     std::optional<TileLayout> best;
     int64_t bestCtas = 0, bestIdle = 0;
-    for (int64_t k = 3; k <= std::min<int64_t>(clusterLimit, 8); ++k) {
+    auto consider = [&](int64_t k, int64_t leastCtas) {
       std::optional<TileLayout> slice = clusterLayout(k);
       if (!slice)
-        continue;
+        return;
       int64_t ctas = sharedTileCtas(*slice);
-      if (!llvm::isPowerOf2_64(k) && ctas < 2)
-        continue;
+      if (ctas < leastCtas)
+        return;
       int64_t idle =
           slice->chunks * slice->threads - slice->width / slice->vectorElems;
       if (!best || ctas > bestCtas || (ctas == bestCtas && idle <= bestIdle)) {
@@ -387,7 +391,12 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
         bestCtas = ctas;
         bestIdle = idle;
       }
-    }
+    };
+    for (int64_t k = 3; k <= std::min<int64_t>(clusterLimit, 8); ++k)
+      consider(k, llvm::isPowerOf2_64(k) ? 1 : 2);
+    if (bestCtas < 2)
+      for (int64_t k = 9; k <= std::min<int64_t>(clusterLimit, 16); ++k)
+        consider(k, 2);
     return best;
   };
   Form form;
@@ -458,7 +467,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
                  << (clusterOption
                          ? std::to_string(clusterOption)
                          : "up to " + std::to_string(
-                                          std::min<int64_t>(clusterLimit, 8)))
+                                          std::min<int64_t>(clusterLimit, 16)))
                  << " CTAs holds the tile in shared memory with D divisible "
                     "into whole vectors per CTA",
              failure();

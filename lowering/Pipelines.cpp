@@ -92,12 +92,13 @@ void mlir::attnres::buildToGPUKernelsPipeline(
   lower.stages = options.stages;
   lower.sharedBytes = sharedMemoryLimit(options.chip);
   lower.cluster = options.cluster;
-  // Thread-block clusters (portable size 8) from sm_90 on.
-  lower.clusterLimit = StringRef(options.chip).starts_with("sm_9") ||
-                               StringRef(options.chip).starts_with("sm_10") ||
-                               StringRef(options.chip).starts_with("sm_12")
-                           ? 8
-                           : 1;
+  // Thread-block clusters from sm_90 on: 8 CTAs portably, 16 as a
+  // non-portable size on sm_90 and sm_100 (the runtime opts the kernel in).
+  StringRef chip = options.chip;
+  lower.clusterLimit = chip.starts_with("sm_9") || chip.starts_with("sm_10")
+                           ? 16
+                       : chip.starts_with("sm_12") ? 8
+                                                   : 1;
   pm.addPass(createAttnResLowerToGPUPass(lower));
 }
 

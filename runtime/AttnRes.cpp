@@ -437,14 +437,12 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
             "cuModuleGetFunction(" + compiled.entries[1].name + ")");
     }
     // A kernel gets more than 48 KiB of shared memory (static and dynamic
-    // together) only after opting in; declare the dynamic part always.
-    if (loaded->mainShared > 0)
-      check(d.cuFuncSetAttribute(
-                loaded->main, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                int(loaded->mainShared)),
-            "cuFuncSetAttribute(" + loaded->name +
-                ", max dynamic shared memory " +
-                std::to_string(loaded->mainShared) + ")");
+    // together), or clusters past 8 CTAs, only after opting in.
+    check(d.prepareFunction(loaded->main, unsigned(loaded->mainShared),
+                            int(loaded->clusterSize)),
+          "cuFuncSetAttribute(" + loaded->name + ", dynamic shared memory " +
+              std::to_string(loaded->mainShared) + ", clusters of " +
+              std::to_string(loaded->clusterSize) + ")");
     check(d.residentCtas(loaded->main, loaded->mainThreads, loaded->mainShared,
                          int(loaded->clusterSize), device.multiprocessors,
                          loaded->maxGrid),

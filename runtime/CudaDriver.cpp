@@ -72,6 +72,22 @@ std::string CudaDriver::describe(CUresult result) const {
          " (" + (text ? text : "unknown") + ")";
 }
 
+CUresult CudaDriver::prepareFunction(CUfunction function,
+                                     unsigned dynamicSharedBytes,
+                                     int clusterSize) const {
+  if (dynamicSharedBytes > 0) {
+    CUresult result = cuFuncSetAttribute(
+        function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        int(dynamicSharedBytes));
+    if (result != CUDA_SUCCESS)
+      return result;
+  }
+  if (clusterSize > 8)
+    return cuFuncSetAttribute(
+        function, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1);
+  return CUDA_SUCCESS;
+}
+
 CUresult CudaDriver::residentCtas(CUfunction function, unsigned threads,
                                   unsigned sharedBytes, int clusterSize,
                                   int multiprocessors, int64_t &ctas) const {

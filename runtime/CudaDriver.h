@@ -79,6 +79,13 @@ struct CudaDriver {
   /// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)" for a result code.
   std::string describe(CUresult result) const;
 
+  /// Opts `function` in to what its launches need past the defaults:
+  /// `dynamicSharedBytes` of dynamic shared memory (past 48 KiB with the
+  /// static part) and, for clusters of more than the portable 8 CTAs, a
+  /// non-portable cluster size (sm_90 allows 16).
+  CUresult prepareFunction(CUfunction function, unsigned dynamicSharedBytes,
+                           int clusterSize) const;
+
   /// CTAs of `function` (blocks of `threads`, `sharedBytes` of dynamic
   /// shared memory, clusters of `clusterSize`) that the current context's
   /// device runs at once, into `ctas` (0: none fits): blocks per SM x

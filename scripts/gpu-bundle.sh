@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_BUILD_DIR:-$root/build}
 static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
 out=$root/.bundle
-rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster" "$out/kernels-cluster4" "$out/kernels-cluster7" "$out/kernels-two-tiles"
+rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster" "$out/kernels-cluster4" "$out/kernels-cluster7" "$out/kernels-cluster16" "$out/kernels-cluster16-8" "$out/kernels-two-tiles"
 compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 1,2,3,8,17 --width 1,64,100,4096,5120 --dtype all --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 32,64 --width 896,7168 --dtype bf16,f32 --direction all -o "$out/kernels" >/dev/null
@@ -23,8 +23,12 @@ compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 16,32 --width 2048,4096,5120,7168,8192 --dtype bf16 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
 "$compile" --sources 3,17 --width 4096 --dtype bf16,f32 --direction bwd --kernel-form cluster -o "$out/kernels-cluster" >/dev/null
 "$compile" --sources 32 --width 7168,8192 --dtype bf16 --direction bwd --kernel-form cluster --cluster-size 4 -o "$out/kernels-cluster4" >/dev/null
-# Clusters of sizes other than powers of two (D = 7168 = 7 x 1024).
+# Clusters of sizes other than powers of two (D = 7168 = 7 x 1024) and past
+# the portable 8 (non-portable sizes, opted in at load).
 "$compile" --sources 3,32 --width 7168 --dtype bf16,f32 --direction bwd --kernel-form cluster --cluster-size 7 -o "$out/kernels-cluster7" >/dev/null
+"$compile" --sources 3,32 --width 7168 --dtype f32 --direction bwd --kernel-form cluster --cluster-size 14 -o "$out/kernels-cluster16" >/dev/null
+"$compile" --sources 32 --width 8192 --dtype f32 --direction bwd --kernel-form cluster --cluster-size 16 -o "$out/kernels-cluster16" >/dev/null
+"$compile" --sources 32 --width 7168 --dtype f32 --direction bwd --kernel-form cluster --cluster-size 8 -o "$out/kernels-cluster16-8" >/dev/null
 # The backward's ring deeper than its default one tile (two tiles: each
 # consumed row's slot refilled with a row of the token after next).
 "$compile" --sources 1,3 --width 100,4096 --dtype all --direction bwd --kernel-form smem --ring-stages 2 -o "$out/kernels-two-tiles" >/dev/null

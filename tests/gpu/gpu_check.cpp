@@ -106,12 +106,10 @@ void loadModule(const Spec &spec, Module &out) {
   check(cu->cuModuleGetFunction(&out.functions[0], out.module,
                                 spec.name.c_str()),
         "cuModuleGetFunction");
-  // Static plus dynamic shared memory past 48 KiB needs the opt-in.
-  if (spec.sharedBytes > 0)
-    check(cu->cuFuncSetAttribute(out.functions[0],
-                                 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                 spec.sharedBytes),
-          "cuFuncSetAttribute(max dynamic shared memory)");
+  // Shared memory past 48 KiB and clusters past 8 CTAs need the opt-in.
+  check(cu->prepareFunction(out.functions[0], unsigned(spec.sharedBytes),
+                            spec.clusterSize),
+        "cuFuncSetAttribute(dynamic shared memory, cluster size)");
   if (!spec.forward)
     check(cu->cuModuleGetFunction(&out.functions[1], out.module,
                                   (spec.name + "_reduce").c_str()),
