@@ -39,9 +39,11 @@ struct Tuning {
   /// instead. Smem and cluster forms: whole tiles (dh and the N rows of a
   /// token). 0 picks by heuristic.
   int64_t stages = 0;
-  /// Cluster form: CTAs per thread-block cluster (2 to 8); 0 picks a
-  /// pair where it holds the tile, else the size of 3 to 8 that leaves the
-  /// most CTAs an SM (sizes other than 4 and 8 only at two or more).
+  /// Cluster form: CTAs per thread-block cluster (2 to 16; past 8 where the
+  /// chip allows non-portable sizes); 0 picks a pair where it holds the
+  /// tile, else the size of 3 to 8 that leaves the most CTAs an SM (sizes
+  /// other than 4 and 8 only at two or more), past 8 only where none
+  /// leaves two.
   int64_t cluster = 0;
 };
 

@@ -109,13 +109,15 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
            "forms, whole tiles of N + 1 rows (1: one, each row refilled "
            "once consumed); 0: heuristic">,
     Option<"cluster", "cluster", "int64_t", "0",
-           "cluster form: CTAs per cluster, 2 to 8 (0: a pair where it "
-           "holds the tile, else of 3 to 8 the one leaving the most CTAs an "
-           "SM, ties to the fewest idle vector slots, then the larger; sizes "
-           "other than 2, 4 and 8 only at two or more CTAs an SM)">,
+           "cluster form: CTAs per cluster, 2 to cluster-limit (0: a pair "
+           "where it holds the tile, else of 3 to 8 the one leaving the most "
+           "CTAs an SM, ties to the fewest idle vector slots, then the "
+           "larger; sizes other than 2, 4 and 8 only at two or more CTAs an "
+           "SM; past 8 only where no size up to 8 leaves two)">,
     Option<"clusterLimit", "cluster-limit", "int64_t", "8",
            "largest thread-block cluster of the chip (1: none; the "
-           "attnres-to-ptx pipeline sets it from the chip)">,
+           "attnres-to-ptx pipeline sets it from the chip: 16 on sm_90 and "
+           "sm_100, where sizes past 8 are non-portable)">,
     Option<"sharedBytes", "shared-bytes", "int64_t", "232448",
            "shared memory one CTA may use (the chip's opt-in limit; the "
            "attnres-to-ptx pipeline sets it from the chip)">,

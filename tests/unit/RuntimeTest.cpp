@@ -833,6 +833,18 @@ TEST(RuntimeCache, DynamicSharedMemoryInMetadata) {
   EXPECT_EQ(cluster.entries[1].clusterSize, 1);
   EXPECT_EQ(KernelCache(dir.str()).get(spec).kernel->entries[0].clusterSize, 2);
 
+  // Past the portable 8 on sm_90 (the default arch): f32 N = 32, D = 7168
+  // in clusters of 14, three CTAs an SM, kept on disk like any other.
+  KernelSpec wide = spec;
+  wide.numSources = 32;
+  wide.width = 7168;
+  wide.dtype = DType::F32;
+  wide.tuning = Tuning();
+  EXPECT_EQ(first.get(wide).kernel->entries[0].clusterSize, 14);
+  EXPECT_EQ(first.get(wide).kernel->entries[0].layout, "cluster=14 ring=33");
+  EXPECT_EQ(KernelCache(dir.str()).get(wide).kernel->entries[0].clusterSize,
+            14);
+
   spec.tuning.form = "streaming";
   EXPECT_EQ(first.get(spec).kernel->entries[0].dynamicSharedBytes, 0);
   EXPECT_EQ(first.get(spec).kernel->entries[0].layout, "streaming");

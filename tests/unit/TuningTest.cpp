@@ -169,6 +169,20 @@ TEST(TuningKnobs, OverridesReplaceOneKnobAndInvalidValuesDrop) {
   EXPECT_TRUE(tuningCandidates(specOf(8, 4096), {{threads, {}}}).empty());
 }
 
+TEST(TuningKnobs, ClusterSizesUpToSixteenValidate) {
+  KernelSpec spec = specOf(32, 7168, DType::F32, Direction::Backward);
+  spec.tuning.form = "cluster";
+  for (int64_t size : {2, 7, 14, 16}) {
+    spec.tuning.cluster = size;
+    EXPECT_EQ(validate(spec), "") << size;
+  }
+  for (int64_t size : {-1, 1, 17}) {
+    spec.tuning.cluster = size;
+    EXPECT_EQ(validate(spec), "cluster must be 0 (auto) or in [2, 16], got " +
+                                  std::to_string(size));
+  }
+}
+
 TEST(TuningKnobs, ValuesParseAndPrint) {
   const TuningKnob *threads = findKnob("threads");
   const TuningKnob *resident = findKnob("resident");

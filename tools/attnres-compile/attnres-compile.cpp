@@ -59,7 +59,7 @@ static cl::opt<int64_t> stages(
     cl::cat(category));
 static cl::opt<int64_t>
     clusterSize("cluster-size", cl::init(0),
-                cl::desc("cluster form: CTAs per cluster, 2 to 8 (0: auto)"),
+                cl::desc("cluster form: CTAs per cluster, 2 to 16 (0: auto)"),
                 cl::cat(category));
 static cl::opt<std::string> outDir("o", cl::desc("output directory"),
                                    cl::init(""), cl::cat(category));
