@@ -3,12 +3,13 @@
 N x D grid of attnres' % of the copy bandwidth with a second implementation's
 in parentheses, then min / median per dtype and direction.
 
-    python3 bench/results_table.py results/ops-h200-v9-bf16.json [more.json]
+    python3 bench/results_table.py bench/results/ops-h200-v9-bf16.json [more.json]
         [--versus triton] [--impl attnres]
 
 Rows of later files replace those of earlier ones with the same N, D and
-dtype (a rerun of some shapes on top of a whole run); each table says which
-file's copy bandwidth it used. Needs no torch: it reads the JSON only.
+dtype (a rerun of some shapes on top of a whole run); each table names the
+copy bandwidths of the runs its rows come from. Needs no torch: it reads the
+JSON only.
 """
 
 import argparse
@@ -30,7 +31,8 @@ def load(paths):
 
 def pct(row, impl, direction):
     ms = row.get(f"{impl}_{direction}_ms")
-    return None if ms is None else 100.0 * row[f"floor_{direction}_ms"] / ms
+    # bench_ops.py records a backward it could not time apart as 0.
+    return None if not ms or ms <= 0 else 100.0 * row[f"floor_{direction}_ms"] / ms
 
 
 def main():
@@ -45,7 +47,8 @@ def main():
         ns = sorted({k[1] for k in rows if k[0] == dtype})
         ds = sorted({k[2] for k in rows if k[0] == dtype})
         for direction in ("fwd", "bwd"):
-            bandwidths = sorted({copy[k] for k in rows if k[0] == dtype})
+            bandwidths = sorted({round(copy[k], 2) for k in rows
+                                 if k[0] == dtype})
             print(f"{dtype} {direction} (copy "
                   + ", ".join(f"{b:.2f}" for b in bandwidths)
                   + f" TB/s): {args.impl} ({args.versus})\n")

@@ -226,11 +226,16 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return op->emitError("form = cluster needs thread-block clusters "
                          "(sm_90 or newer)"),
            failure();
-  if (clusterOption != 0 &&
-      (clusterOption < 2 || clusterOption > std::max<int64_t>(clusterLimit, 2)))
-    return op->emitError() << "cluster must be 0 (auto) or in [2, "
-                           << std::max<int64_t>(clusterLimit, 2)
-                           << "] (cluster-limit), got " << clusterOption,
+  if (clusterOption != 0 && (clusterOption < 2 || clusterOption > 16))
+    return op->emitError() << "cluster must be 0 (auto) or in [2, 16], got "
+                           << clusterOption,
+           failure();
+  // Without clusters (cluster-limit 1) the option is unused unless the form
+  // asks for clusters, which fails above.
+  if (clusterLimit >= 2 && clusterOption > clusterLimit)
+    return op->emitError() << "cluster = " << clusterOption
+                           << " exceeds the chip's largest cluster ("
+                           << clusterLimit << " CTAs, cluster-limit)",
            failure();
   if (formOption == "smem" && !backward)
     return op->emitError("form = smem is a backward form (the forward uses "
@@ -462,6 +467,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   if (form == Form::Cluster) {
     std::optional<TileLayout> slice =
         clusterOption ? clusterLayout(clusterOption) : chooseCluster();
+    // Asked for by name, the cluster form takes the smallest size that holds
+    // the tile where the rule allows none (it leaves the auto form to
+    // streaming there).
+    for (int64_t k = 2;
+         !slice && !clusterOption && k <= std::min<int64_t>(clusterLimit, 16);
+         ++k)
+      slice = clusterLayout(k);
     if (!slice)
       return op->emitError()
                  << "form = cluster: no cluster of "

@@ -441,8 +441,11 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
     check(d.prepareFunction(loaded->main, unsigned(loaded->mainShared),
                             int(loaded->clusterSize)),
           "cuFuncSetAttribute(" + loaded->name + ", dynamic shared memory " +
-              std::to_string(loaded->mainShared) + ", clusters of " +
-              std::to_string(loaded->clusterSize) + ")");
+              std::to_string(loaded->mainShared) +
+              (loaded->clusterSize > 1
+                   ? ", clusters of " + std::to_string(loaded->clusterSize)
+                   : std::string()) +
+              ")");
     check(d.residentCtas(loaded->main, loaded->mainThreads, loaded->mainShared,
                          int(loaded->clusterSize), device.multiprocessors,
                          loaded->maxGrid),

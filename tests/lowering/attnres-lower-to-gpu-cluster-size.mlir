@@ -21,8 +21,8 @@
 // SEVEN-SAME: attnres.dynamic_shared_bytes = 67840 : i64
 // SEVEN-SAME: known_block_size = array<i32: 128, 1, 1>
 // SEVEN-SAME: nvvm.cluster_dim = array<i32: 7, 1, 1>
-// NINE: cluster must be 0 (auto) or in [2, 8] (cluster-limit), got 9
-// SEVENTEEN: cluster must be 0 (auto) or in [2, 16] (cluster-limit), got 17
+// NINE: cluster = 9 exceeds the chip's largest cluster (8 CTAs, cluster-limit)
+// SEVENTEEN: cluster must be 0 (auto) or in [2, 16], got 17
 func.func @seven(%dh: tensor<?x7168xbf16>, %v: tensor<32x?x7168xbf16>, %q: tensor<7168xf32>,
                  %g: tensor<7168xf32>, %a: tensor<?x32xf32>, %r: tensor<?x32xf32>)
     -> (tensor<32x?x7168xbf16>, tensor<7168xf32>, tensor<7168xf32>) {
