@@ -28,8 +28,8 @@ struct Tuning {
   /// Kernel form: auto (heuristic), resident (tile in registers), online
   /// (forward: one pass, online softmax over groups of rows), smem (backward:
   /// tile in dynamic shared memory, one read of V), cluster (backward,
-  /// sm_90: smem with D split over a thread-block cluster; not picked by
-  /// auto yet), streaming (two passes).
+  /// sm_90: smem with D split over a thread-block cluster; auto takes it
+  /// where one CTA cannot hold the tile), streaming (two passes).
   std::string form = "auto";
   /// Online form: rows per group (one CTA reduction each; the next group's
   /// loads are in flight meanwhile). 0 picks by heuristic.

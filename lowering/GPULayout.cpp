@@ -313,15 +313,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       return std::nullopt;
     slice.width = shape.width / k;
     if (threadsOption == 0) {
-      int64_t sliceVectors = slice.width / slice.vectorElems;
       int64_t leastIdle = std::numeric_limits<int64_t>::max();
       slice.threads = 512;
       for (int64_t t = kWarpSize; t <= 512; t += kWarpSize) {
-        int64_t rounds = llvm::divideCeil(sliceVectors, t);
-        int64_t idle = rounds * t - sliceVectors;
-        if (rounds * slice.vectorElems <= maxTileLanes && idle <= leastIdle) {
+        TileLayout c = withThreads(slice, t);
+        if (c.lanes() <= maxTileLanes && c.idleSlots() <= leastIdle) {
           slice.threads = t;
-          leastIdle = idle;
+          leastIdle = c.idleSlots();
         }
       }
     }
@@ -348,12 +346,11 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
          2048 / c.threads, (sharedLimit + 1024) / bytes});
   };
   auto sharedTileThreads = [&](const TileLayout &l) -> std::optional<int64_t> {
-    int64_t vectors = l.width / l.vectorElems;
     std::optional<int64_t> best;
     int64_t bestCtas = 0;
     for (int64_t t : {64, 128, 256}) {
       TileLayout c = withThreads(l, t);
-      if (t > 64 && c.chunks * t - vectors > t / 2)
+      if (t > 64 && c.idleSlots() > t / 2)
         continue;
       if (c.lanes() > maxTileLanes || !smemFits(c))
         continue;
@@ -390,8 +387,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       int64_t ctas = sharedTileCtas(*slice);
       if (ctas < leastCtas)
         return;
-      int64_t idle =
-          slice->chunks * slice->threads - slice->width / slice->vectorElems;
+      int64_t idle = slice->idleSlots();
       if (!best || ctas > bestCtas || (ctas == bestCtas && idle <= bestIdle)) {
         best = slice;
         bestCtas = ctas;

@@ -58,6 +58,8 @@ struct TileLayout {
 
   int64_t numWarps() const { return threads / kWarpSize; }
   int64_t lanes() const { return chunks * vectorElems; }
+  /// Vector slots of a row that no vector of D fills (the last round's).
+  int64_t idleSlots() const { return threads * chunks - width / vectorElems; }
   int64_t elementBytes() const { return storage.getIntOrFloatBitWidth() / 8; }
   /// Bytes of one row as the threads hold it (chunks past D included).
   int64_t paddedRowBytes() const {

@@ -88,7 +88,7 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
       - `cluster` (backward, sm_90): like `smem` with D split over the CTAs
         of a thread-block cluster, the per-row partial sums exchanged
         through distributed shared memory (`auto` takes it where the tile
-        does not fit one CTA but fits a cluster of up to 8);
+        does not fit one CTA but fits a cluster, see `cluster`);
       - `streaming`: two passes over V (the second mostly from L2).
     `auto` picks per shape (see docs/PERFORMANCE.md).
   }];
