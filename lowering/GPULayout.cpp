@@ -439,9 +439,12 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     // One read of V from shared memory where the tile fits a CTA. At N = 2
     // and D <= 4096 the resident form measured faster on the H100 (87-88%
     // against 80-85% for smem); at D = 5120 smem with 128 threads was
-    // (86% against 70%).
+    // (86% against 70%). Not at 512 threads: f32 at N = 2, D = 4096 ran
+    // 83.6% resident against 89.8% for smem's 256 threads (H200), where
+    // resident with 128 or 256 threads ran 90%.
     bool residentFirst = resident == "auto" && residentFits &&
-                         layout.numSources <= 2 && layout.width <= 4096;
+                         layout.numSources <= 2 && layout.width <= 4096 &&
+                         residentThreads <= 256;
     // Where it does not fit, a cluster's CTAs hold it (sm_90): measured
     // 83-93% at N = 16 and 32 against 49-57% for streaming, which reads V
     // twice.
