@@ -140,10 +140,8 @@ struct LoadedKernel {
   int64_t width = 0;
 
   int64_t clusterSize = 1; // the grid is a multiple of it
-  /// A cluster per token at most, whole clusters only.
   int64_t grid(int64_t tokens) const {
-    return clusterSize *
-           std::max<int64_t>(1, std::min(tokens, maxGrid / clusterSize));
+    return CudaDriver::persistentGrid(maxGrid, clusterSize, tokens);
   }
 };
 

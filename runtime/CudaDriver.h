@@ -11,6 +11,7 @@
 
 #include <cuda.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -97,6 +98,15 @@ struct CudaDriver {
   CUresult residentCtas(CUfunction function, unsigned threads,
                         unsigned sharedBytes, int clusterSize,
                         int multiprocessors, int64_t &ctas) const;
+
+  /// The persistent grid of a kernel whose CTAs loop over tokens: the
+  /// resident CTAs in whole clusters, at most a cluster per token, at
+  /// least one cluster (callers check that one fits first).
+  static int64_t persistentGrid(int64_t residentCtas, int64_t clusterSize,
+                                int64_t tokens) {
+    return clusterSize *
+           std::max<int64_t>(1, std::min(tokens, residentCtas / clusterSize));
+  }
 };
 
 } // namespace attnres

@@ -133,9 +133,7 @@ int gridFor(CUfunction function, int threads, int shared, int cluster,
         "no " +
         (cluster > 1 ? "cluster of " + std::to_string(cluster) + " " : "") +
         "CTA of " + std::to_string(threads) + " threads fits the device");
-  // Whole clusters, at most one per token.
-  return cluster * int(std::max<int64_t>(
-                       1, std::min<int64_t>(tokens, resident / cluster)));
+  return int(CudaDriver::persistentGrid(resident, cluster, tokens));
 }
 
 void launch(CUfunction f, int grid, int threads, int shared,

@@ -903,6 +903,18 @@ TEST(RuntimeApi, VectorAlignmentFollowsTheKernel) {
   EXPECT_THROW(checkVectorAlignment(c.args(), 4, "k"), Error);
 }
 
+TEST(RuntimeApi, PersistentGridIsWholeClustersAtMostOnePerToken) {
+  // Without clusters: every resident CTA, or one per token.
+  EXPECT_EQ(CudaDriver::persistentGrid(396, 1, 16384), 396);
+  EXPECT_EQ(CudaDriver::persistentGrid(396, 1, 100), 100);
+  // Clusters of seven: 329 resident CTAs are 47 clusters; 5 tokens take
+  // 5 clusters (35 CTAs); no tokens still launch one cluster.
+  EXPECT_EQ(CudaDriver::persistentGrid(329, 7, 4681), 329);
+  EXPECT_EQ(CudaDriver::persistentGrid(330, 7, 4681), 329);
+  EXPECT_EQ(CudaDriver::persistentGrid(329, 7, 5), 35);
+  EXPECT_EQ(CudaDriver::persistentGrid(329, 7, 0), 7);
+}
+
 TEST(RuntimeApi, NoDriverGivesNoDevice) {
   std::string reason;
   if (CudaDriver::load(reason))
