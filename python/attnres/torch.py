@@ -17,9 +17,8 @@ attnres::forward_list, attnres::backward, attnres::backward_list) with
 register_autograd and register_fake, so torch.compile(fullgraph=True)
 traces through it without graph breaks; eager calls of AttnResFunction
 launch without the op's dispatch (25-35 us less host time a forward call).
-Launches go on the current stream
-of the tensors' device; the backward workspace comes from PyTorch's caching
-allocator.
+Launches go on the current stream of the tensors' device; the backward
+workspace comes from PyTorch's caching allocator.
 
 ``attn_res_reference`` is the same operator in plain PyTorch ops (the eager
 baseline, and what runs on the CPU).
