@@ -226,10 +226,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return op->emitError("form = cluster needs thread-block clusters "
                          "(sm_90 or newer)"),
            failure();
-  if (clusterOption != 0 && (clusterOption < 2 || clusterOption > 16))
-    return op->emitError() << "cluster must be 0 (auto) or in [2, 16], got "
-                           << clusterOption,
+  if (clusterOption != 0 &&
+      (clusterOption < 2 || clusterOption > kMaxClusterSize))
+    return op->emitError() << "cluster must be 0 (auto) or in [2, "
+                           << kMaxClusterSize << "], got " << clusterOption,
            failure();
+  // The sizes the cluster rules may take on this chip.
+  const int64_t largestCluster = std::min(clusterLimit, kMaxClusterSize);
   // Without clusters (cluster-limit 1) the option is unused unless the form
   // asks for clusters, which fails above.
   if (clusterLimit >= 2 && clusterOption > clusterLimit)
@@ -397,7 +400,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     for (int64_t k = 3; k <= std::min<int64_t>(clusterLimit, 8); ++k)
       consider(k, llvm::isPowerOf2_64(k) ? 1 : 2);
     if (bestCtas < 2)
-      for (int64_t k = 9; k <= std::min<int64_t>(clusterLimit, 16); ++k)
+      for (int64_t k = 9; k <= largestCluster; ++k)
         consider(k, 2);
     return best;
   };
@@ -469,17 +472,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     // Asked for by name, the cluster form takes the smallest size that holds
     // the tile where the rule allows none (it leaves the auto form to
     // streaming there).
-    for (int64_t k = 2;
-         !slice && !clusterOption && k <= std::min<int64_t>(clusterLimit, 16);
-         ++k)
+    for (int64_t k = 2; !slice && !clusterOption && k <= largestCluster; ++k)
       slice = clusterLayout(k);
     if (!slice)
       return op->emitError()
                  << "form = cluster: no cluster of "
-                 << (clusterOption
-                         ? std::to_string(clusterOption)
-                         : "up to " + std::to_string(
-                                          std::min<int64_t>(clusterLimit, 16)))
+                 << (clusterOption ? std::to_string(clusterOption)
+                                   : "up to " + std::to_string(largestCluster))
                  << " CTAs holds the tile in shared memory with D divisible "
                     "into whole vectors per CTA",
              failure();

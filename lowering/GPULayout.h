@@ -21,6 +21,8 @@
 namespace mlir::attnres {
 
 constexpr int64_t kWarpSize = 32;
+/// Largest thread-block cluster of any chip (sm_90's non-portable size).
+constexpr int64_t kMaxClusterSize = 16;
 
 enum class Form { Resident, Online, Smem, Cluster, Streaming };
 
