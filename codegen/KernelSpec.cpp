@@ -87,6 +87,12 @@ std::string validate(const KernelSpec &spec) {
            (spec.tuning.cluster < 2 || spec.tuning.cluster > 16))
     error << "cluster must be 0 (auto) or in [2, 16], got "
           << spec.tuning.cluster;
+  else if (spec.tuning.ctasPerSM < 0 || spec.tuning.ctasPerSM > 32)
+    error << "ctas_per_sm must be 0 (one CTA's registers) or in [1, 32], got "
+          << spec.tuning.ctasPerSM;
+  else if (spec.tuning.ctasPerSM * spec.tuning.threads > 2048)
+    error << "ctas_per_sm = " << spec.tuning.ctasPerSM << " CTAs of "
+          << spec.tuning.threads << " threads exceed the 2048 an SM holds";
   return error.str();
 }
 
@@ -139,10 +145,10 @@ std::string fingerprint(const KernelSpec &spec) {
   text << kernelName(spec) << ";arch=" << spec.arch << ";eps=" << spec.eps
        << ";threads=" << spec.tuning.threads
        << ";vector-bytes=" << spec.tuning.vectorBytes
-       << ";resident=" << spec.tuning.resident
-       << ";form=" << spec.tuning.form << ";rows=" << spec.tuning.rows
-       << ";stages=" << spec.tuning.stages
-       << ";cluster=" << spec.tuning.cluster;
+       << ";resident=" << spec.tuning.resident << ";form=" << spec.tuning.form
+       << ";rows=" << spec.tuning.rows << ";stages=" << spec.tuning.stages
+       << ";cluster=" << spec.tuning.cluster
+       << ";ctas-per-sm=" << spec.tuning.ctasPerSM;
   return text.str();
 }
 

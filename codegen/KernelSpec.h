@@ -45,6 +45,11 @@ struct Tuning {
   /// other than 4 and 8 only at two or more), past 8 only where none
   /// leaves two.
   int64_t cluster = 0;
+  /// CTAs an SM the registers are budgeted for: ptxas caps a thread at the
+  /// register file's share of that many CTAs (it otherwise takes up to one
+  /// CTA's share, and fewer CTAs an SM keep fewer loads in flight). 0 is
+  /// one CTA's share.
+  int64_t ctasPerSM = 0;
 };
 
 /// One kernel specialization: the cache key and the compiler's input.

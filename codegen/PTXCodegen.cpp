@@ -146,6 +146,7 @@ std::optional<CompiledKernel> compile(const KernelSpec &spec,
   options.rows = spec.tuning.rows;
   options.stages = spec.tuning.stages;
   options.cluster = spec.tuning.cluster;
+  options.ctasPerSM = spec.tuning.ctasPerSM;
 
   PassManager toKernels(&context);
   if (stages)

@@ -154,6 +154,11 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
 } // namespace
 
 std::string describe(const TileLayout &layout) {
+  if (layout.ctasPerSM > 1) {
+    TileLayout one = layout;
+    one.ctasPerSM = 1;
+    return describe(one) + " ctas=" + std::to_string(layout.ctasPerSM);
+  }
   switch (layout.form) {
   case Form::Resident:
     return "resident";
@@ -251,6 +256,11 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   if (stagesOption < 0 || stagesOption > 16)
     return op->emitError() << "stages must be 0 (auto) or in [1, 16], got "
                            << stagesOption,
+           failure();
+  if (options.ctasPerSM < 0 || options.ctasPerSM > 32)
+    return op->emitError() << "ctas-per-sm must be 0 (one CTA's registers) or "
+                              "in [1, 32], got "
+                           << options.ctasPerSM,
            failure();
 
   TileLayout layout;
@@ -534,6 +544,13 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       failed(chooseOnlineGroups(op, layout, threadsOption, rowsOption,
                                 stagesOption, sharedLimit)))
     return failure();
+  layout.ctasPerSM = std::max<int64_t>(1, options.ctasPerSM);
+  if (layout.ctasPerSM * layout.threads > kMaxThreadsPerSM)
+    return op->emitError() << "ctas-per-sm = " << layout.ctasPerSM
+                           << ": that many CTAs of " << layout.threads
+                           << " threads exceed the " << kMaxThreadsPerSM
+                           << " threads an SM holds",
+           failure();
   return layout;
 }
 

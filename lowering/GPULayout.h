@@ -23,6 +23,9 @@ namespace mlir::attnres {
 constexpr int64_t kWarpSize = 32;
 /// Largest thread-block cluster of any chip (sm_90's non-portable size).
 constexpr int64_t kMaxClusterSize = 16;
+/// Threads an SM holds (sm_80, sm_90; fewer on sm_86 and sm_89, where the
+/// driver's occupancy then counts fewer CTAs).
+constexpr int64_t kMaxThreadsPerSM = 2048;
 
 enum class Form { Resident, Online, Smem, Cluster, Streaming };
 
@@ -37,6 +40,10 @@ enum class Form { Resident, Online, Smem, Cluster, Streaming };
 inline int64_t tileAlignment(Form form) {
   return form == Form::Online ? 32 : 128;
 }
+
+/// Registers per thread that still let `threads` threads launch on one SM
+/// (one CTA of that size, or the threads of several CTAs together).
+int64_t registerBudget(int64_t threads);
 
 /// How one token's [N, D] tile is spread over a CTA.
 struct TileLayout {
@@ -54,6 +61,7 @@ struct TileLayout {
   int64_t ringRows = 0;    // smem, cluster: row slots of the ring (whole tiles)
   int64_t clusterSize = 1; // cluster form: CTAs sharing a token, each a slice
   int64_t fullWidth = 0;   // D (width is the slice of one CTA)
+  int64_t ctasPerSM = 1;   // CTAs an SM the registers are budgeted for
   Type storage; // element type of values, h, grad_h, dv
   Type queryType;
   Type normType;
@@ -63,6 +71,8 @@ struct TileLayout {
   /// Vector slots of a row that no vector of D fills (the last round's).
   int64_t idleSlots() const { return threads * chunks - width / vectorElems; }
   int64_t elementBytes() const { return storage.getIntOrFloatBitWidth() / 8; }
+  /// Registers a thread may use (nvvm.maxnreg).
+  int64_t registerLimit() const { return registerBudget(threads * ctasPerSM); }
   /// Bytes of one row as the threads hold it (chunks past D included).
   int64_t paddedRowBytes() const {
     return threads * chunks * vectorElems * elementBytes();
@@ -89,15 +99,13 @@ struct LayoutOptions {
   int64_t sharedLimit = 0; ///< bytes of shared memory a CTA may use
   int64_t cluster = 0;
   int64_t clusterLimit = 1; ///< largest cluster of the chip (1: none)
+  int64_t ctasPerSM = 0;    ///< CTAs an SM the registers are for (0: one)
 };
 
 /// What the layout chose, for people: the form and its groups, ring rows or
 /// cluster, e.g. "online rows=4 stages=2", "smem ring=9", "cluster=2
 /// ring=17".
 std::string describe(const TileLayout &layout);
-
-/// Registers per thread that still let one CTA of `threads` launch.
-int64_t registerBudget(int64_t threads);
 
 /// Picks the form and the thread mapping of D for the fused op `op` over
 /// `values` ([N, M, D]); an error on `op` names a bad or unsatisfiable

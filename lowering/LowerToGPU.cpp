@@ -379,10 +379,12 @@ public:
 };
 
 /// Creates `gpu.func @name(argTypes) kernel` at the end of `module`, with a
-/// shared-memory scratch of `scratchFloats` f32 if non-zero.
+/// shared-memory scratch of `scratchFloats` f32 if non-zero and at most
+/// `registers` registers a thread.
 gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                             StringRef name, TypeRange argTypes, int64_t threads,
-                            int64_t vectorElems, int64_t scratchFloats,
+                            int64_t registers, int64_t vectorElems,
+                            int64_t scratchFloats,
                             int64_t scratchPointers = 0) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
@@ -407,13 +409,12 @@ gpu::GPUFuncOp createKernel(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   kernel->setAttr(kVectorElemsAttr, b.getI64IntegerAttr(vectorElems));
   kernel.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
-  // Let ptxas use every register one CTA per SM leaves it: left to itself
-  // it may aim for two CTAs and spill.
-  kernel->setAttr("nvvm.maxnreg", b.getI32IntegerAttr(static_cast<int32_t>(
-                                      registerBudget(threads))));
+  // By default every register one CTA per SM leaves (TileLayout::
+  // registerLimit): left to itself ptxas may aim for two CTAs and spill.
+  kernel->setAttr("nvvm.maxnreg",
+                  b.getI32IntegerAttr(static_cast<int32_t>(registers)));
   return kernel;
 }
-
 
 void finishKernel(ImplicitLocOpBuilder &b) { gpu::ReturnOp::create(b); }
 
@@ -530,7 +531,7 @@ void emitForward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t n = layout.numSources;
   auto kernel = createKernel(
       b, module, name, pointerArgs(e, ForwardArgs::pointers(n)), layout.threads,
-      layout.vectorElems, 2 * n * layout.numWarps());
+      layout.registerLimit(), layout.vectorElems, 2 * n * layout.numWarps());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ForwardArgs args(kernel, n);
@@ -597,9 +598,10 @@ void emitBackward(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
                   StringRef name, const TileLayout &layout) {
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
-  auto kernel = createKernel(
-      b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
-      layout.threads, layout.vectorElems, 2 * n * layout.numWarps());
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
+                   layout.threads, layout.registerLimit(), layout.vectorElems,
+                   2 * n * layout.numWarps());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   BackwardArgs args(kernel, n);
@@ -838,9 +840,9 @@ void emitForwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   KernelEmitter e(b, layout);
   const int64_t n = layout.numSources;
   StreamScratch scratch{n, layout.numWarps()};
-  auto kernel =
-      createKernel(b, module, name, pointerArgs(e, ForwardArgs::pointers(n)),
-                   layout.threads, layout.vectorElems, scratch.size(), n);
+  auto kernel = createKernel(
+      b, module, name, pointerArgs(e, ForwardArgs::pointers(n)), layout.threads,
+      layout.registerLimit(), layout.vectorElems, scratch.size(), n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ForwardArgs args(kernel, n);
@@ -1066,9 +1068,9 @@ void emitForwardOnline(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   // into registers.
   const int64_t stages = layout.stages;
   const bool ring = stages >= 2;
-  auto kernel =
-      createKernel(b, module, name, pointerArgs(e, ForwardArgs::pointers(n)),
-                   layout.threads, layout.vectorElems, scratch.size(), n);
+  auto kernel = createKernel(
+      b, module, name, pointerArgs(e, ForwardArgs::pointers(n)), layout.threads,
+      layout.registerLimit(), layout.vectorElems, scratch.size(), n);
   if (ring)
     kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
   OpBuilder::InsertionGuard guard(b);
@@ -1356,7 +1358,8 @@ void emitBackwardStreaming(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   StreamScratch scratch{n, layout.numWarps()};
   auto kernel =
       createKernel(b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
-                   layout.threads, layout.vectorElems, scratch.size(), 2 * n);
+                   layout.threads, layout.registerLimit(), layout.vectorElems,
+                   scratch.size(), 2 * n);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   BackwardArgs args(kernel, n);
@@ -1476,9 +1479,10 @@ void emitBackwardSmem(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   const int64_t fullWidth = layout.fullWidth;
   const int64_t exchangeBytes = k > 1 ? llvm::alignTo(2 * n * 4, 16) : 0;
   StreamScratch scratch{n, layout.numWarps()};
-  auto kernel = createKernel(
-      b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
-      layout.threads, layout.vectorElems, scratch.size(), 2 * n + 1);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, BackwardArgs::pointers(n)),
+                   layout.threads, layout.registerLimit(), layout.vectorElems,
+                   scratch.size(), 2 * n + 1);
   kernel->setAttr(kDynamicSharedAttr, b.getI64IntegerAttr(layout.tileBytes));
   if (k > 1) {
     // Cluster shape in the PTX (.reqnctapercluster): a plain launch works.
@@ -1668,8 +1672,10 @@ void emitReduce(ImplicitLocOpBuilder &b, gpu::GPUModuleOp module,
   constexpr int64_t warps = kReduceThreads / kWarpSize;
   constexpr int64_t kRowsInFlight = 8;
   KernelEmitter e(b, layout);
-  auto kernel = createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads,
-                             /*vectorElems=*/1, /*scratchFloats=*/kReduceThreads);
+  auto kernel =
+      createKernel(b, module, name, pointerArgs(e, 5), kReduceThreads,
+                   registerBudget(kReduceThreads),
+                   /*vectorElems=*/1, /*scratchFloats=*/kReduceThreads);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
   ValueRange args = kernel.getArguments();
@@ -1835,6 +1841,7 @@ struct AttnResLowerToGPUPass
     options.sharedLimit = sharedBytes;
     options.cluster = cluster;
     options.clusterLimit = clusterLimit;
+    options.ctasPerSM = ctasPerSM;
     return options;
   }
 

@@ -63,6 +63,10 @@ struct ToPTXPipelineOptions : PassPipelineOptions<ToPTXPipelineOptions> {
       *this, "cluster",
       llvm::cl::desc("cluster form: CTAs per cluster (0: auto)"),
       llvm::cl::init(0)};
+  Option<int64_t> ctasPerSM{
+      *this, "ctas-per-sm",
+      llvm::cl::desc("CTAs an SM the registers are budgeted for (0: one)"),
+      llvm::cl::init(0)};
   Option<std::string> dumpPTX{
       *this, "dump-ptx",
       llvm::cl::desc("directory to write one <kernel-module>.ptx per gpu.module"),

@@ -114,6 +114,10 @@ def AttnResLowerToGPUPass : Pass<"attnres-lower-to-gpu", "::mlir::ModuleOp"> {
            "CTAs an SM, ties to the fewest idle vector slots, then the "
            "larger; sizes other than 2, 4 and 8 only at two or more CTAs an "
            "SM; past 8 only where no size up to 8 leaves two)">,
+    Option<"ctasPerSM", "ctas-per-sm", "int64_t", "0",
+           "CTAs an SM the registers are budgeted for: each thread may use "
+           "the register file's share of that many CTAs (nvvm.maxnreg; 0: "
+           "one CTA's share, all ptxas may want)">,
     Option<"clusterLimit", "cluster-limit", "int64_t", "8",
            "largest thread-block cluster of the chip (1: none; the "
            "attnres-to-ptx pipeline sets it from the chip: 16 on sm_90 and "

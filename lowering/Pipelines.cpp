@@ -92,6 +92,7 @@ void mlir::attnres::buildToGPUKernelsPipeline(
   lower.stages = options.stages;
   lower.sharedBytes = sharedMemoryLimit(options.chip);
   lower.cluster = options.cluster;
+  lower.ctasPerSM = options.ctasPerSM;
   // Thread-block clusters from sm_90 on: 8 CTAs portably, 16 as a
   // non-portable size on sm_90 and sm_100 (the runtime opts the kernel in).
   StringRef chip = options.chip;

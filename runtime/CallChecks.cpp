@@ -4,6 +4,8 @@
 
 #include "runtime/KernelCache.h"
 
+#include "codegen/Tuning.h"
+
 #include "dialect/Limits.h"
 
 #include "llvm/ADT/SmallVector.h"
@@ -136,13 +138,13 @@ void checkOverlaps(const CallArgs &args) {
   }
 }
 
-/// The fields of a spec the compiler validates, at full width.
+/// The fields of a spec the compiler validates, at full width (numSources
+/// -1: no call yet).
 struct SpecMemo {
-  int64_t numSources = -1, width = -1, threads = -1, vectorBytes = -1;
+  int64_t numSources = -1, width = -1;
   int dtype = -1, direction = -1;
   uint32_t epsBits = 0;
-  std::string resident, form;
-  int64_t rows = -1, stages = -1, cluster = -1;
+  Tuning tuning;
 
   static SpecMemo of(const CallArgs &args, int64_t n) {
     SpecMemo m;
@@ -151,22 +153,13 @@ struct SpecMemo {
     m.dtype = int(args.dtype);
     m.direction = int(args.direction);
     std::memcpy(&m.epsBits, &args.eps, sizeof m.epsBits);
-    Tuning tuning = args.tuning ? *args.tuning : Tuning();
-    m.threads = tuning.threads;
-    m.vectorBytes = tuning.vectorBytes;
-    m.resident = tuning.resident;
-    m.form = tuning.form;
-    m.rows = tuning.rows;
-    m.stages = tuning.stages;
-    m.cluster = tuning.cluster;
+    m.tuning = args.tuning ? *args.tuning : Tuning();
     return m;
   }
   bool operator==(const SpecMemo &o) const {
-    return numSources == o.numSources && width == o.width &&
-           threads == o.threads && vectorBytes == o.vectorBytes &&
-           dtype == o.dtype && direction == o.direction &&
-           epsBits == o.epsBits && resident == o.resident && form == o.form &&
-           rows == o.rows && stages == o.stages && cluster == o.cluster;
+    return numSources == o.numSources && width == o.width && dtype == o.dtype &&
+           direction == o.direction && epsBits == o.epsBits &&
+           tuning == o.tuning;
   }
 };
 

@@ -39,13 +39,15 @@ struct LaunchKey {
   int8_t rows = 0;
   int8_t stages = 0;
   int8_t cluster = 0;
+  int8_t ctasPerSM = 0;
 
   bool operator==(const LaunchKey &o) const {
     return context == o.context && numSources == o.numSources &&
            width == o.width && epsBits == o.epsBits && threads == o.threads &&
            vectorBytes == o.vectorBytes && resident == o.resident &&
            dtype == o.dtype && direction == o.direction && form == o.form &&
-           rows == o.rows && stages == o.stages && cluster == o.cluster;
+           rows == o.rows && stages == o.stages && cluster == o.cluster &&
+           ctasPerSM == o.ctasPerSM;
   }
 };
 
@@ -58,7 +60,7 @@ struct LaunchKeyHash {
     uint64_t h = k.context * 0xff51afd7ed558ccdULL;
     h = mix(h, (uint64_t(uint32_t(k.numSources)) << 32) | uint32_t(k.width));
     h = mix(h, (uint64_t(k.epsBits) << 32) | uint32_t(k.threads));
-    h = mix(h, uint8_t(k.stages));
+    h = mix(h, (uint64_t(uint8_t(k.ctasPerSM)) << 8) | uint8_t(k.stages));
     h = mix(h, (uint64_t(uint8_t(k.vectorBytes)) << 24) |
                    (uint64_t(uint8_t(k.resident)) << 16) |
                    (uint64_t(uint8_t(k.dtype)) << 8) | uint8_t(k.direction) |
@@ -97,6 +99,7 @@ inline LaunchKey makeLaunchKey(uint64_t context, int64_t numSources,
   key.rows = int8_t(std::min<int64_t>(tuning.rows, 127));
   key.stages = int8_t(std::min<int64_t>(tuning.stages, 127));
   key.cluster = int8_t(std::min<int64_t>(tuning.cluster, 127));
+  key.ctasPerSM = int8_t(std::min<int64_t>(tuning.ctasPerSM, 127));
   return key;
 }
 

@@ -70,7 +70,8 @@ void initCompile(py::module_ &m) {
   py::class_<Tuning>(m, "Tuning", "Tuning knobs of the GPU lowering.")
       .def(py::init([](int64_t threads, int64_t vectorBytes,
                        const std::string &resident, const std::string &form,
-                       int64_t rows, int64_t stages, int64_t cluster) {
+                       int64_t rows, int64_t stages, int64_t cluster,
+                       int64_t ctasPerSM) {
              Tuning t;
              t.threads = threads;
              t.vectorBytes = vectorBytes;
@@ -79,12 +80,13 @@ void initCompile(py::module_ &m) {
              t.rows = rows;
              t.stages = stages;
              t.cluster = cluster;
+             t.ctasPerSM = ctasPerSM;
              return t;
            }),
            py::arg("threads") = 0, py::arg("vector_bytes") = 16,
            py::arg("resident") = "auto", py::arg("form") = "auto",
-           py::arg("rows") = 0, py::arg("stages") = 0,
-           py::arg("cluster") = 0)
+           py::arg("rows") = 0, py::arg("stages") = 0, py::arg("cluster") = 0,
+           py::arg("ctas_per_sm") = 0)
       .def_readwrite("threads", &Tuning::threads)
       .def_readwrite("vector_bytes", &Tuning::vectorBytes)
       .def_readwrite("resident", &Tuning::resident)
@@ -92,13 +94,15 @@ void initCompile(py::module_ &m) {
       .def_readwrite("rows", &Tuning::rows)
       .def_readwrite("stages", &Tuning::stages)
       .def_readwrite("cluster", &Tuning::cluster)
+      .def_readwrite("ctas_per_sm", &Tuning::ctasPerSM)
       .def("__repr__", [](const Tuning &t) {
         return "Tuning(threads=" + std::to_string(t.threads) +
                ", vector_bytes=" + std::to_string(t.vectorBytes) +
                ", resident='" + t.resident + "', form='" + t.form +
                "', rows=" + std::to_string(t.rows) +
                ", stages=" + std::to_string(t.stages) +
-               ", cluster=" + std::to_string(t.cluster) + ")";
+               ", cluster=" + std::to_string(t.cluster) +
+               ", ctas_per_sm=" + std::to_string(t.ctasPerSM) + ")";
       });
 
   py::class_<KernelSpec>(m, "KernelSpec", "One kernel specialization.")

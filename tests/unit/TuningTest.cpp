@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -114,13 +115,14 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
   for (Direction direction : {Direction::Forward, Direction::Backward}) {
     KernelSpec spec = specOf(8, 4096, DType::BF16, direction);
     std::vector<Tuning> all = tuningCandidates(spec);
-    // threads x vector bytes x the forms of this direction (online with its
-    // four row counts times four ring depths; smem with four ring depths,
-    // cluster with its eight sizes (auto, 2 to 8) times four ring depths on
-    // sm_90a).
+    // threads x CTAs an SM (0, 2, 4; at 1024 threads 0 and 2: four CTAs
+    // would exceed an SM's threads) x vector bytes x the forms of this
+    // direction (online with its four row counts times four ring depths;
+    // smem with four ring depths, cluster with its eight sizes (auto, 2 to
+    // 8) times four ring depths on sm_90a).
     size_t forms =
         direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 4 + 8 * 4 + 1;
-    EXPECT_EQ(all.size(), 6 * 3 * forms) << toString(direction);
+    EXPECT_EQ(all.size(), (5 * 3 + 2) * 3 * forms) << toString(direction);
     for (const Tuning &t : all) {
       KernelSpec candidate = spec;
       candidate.tuning = t;
@@ -162,8 +164,11 @@ TEST(TuningKnobs, OverridesReplaceOneKnobAndInvalidValuesDrop) {
       specOf(8, 4096), {{threads, {int64_t(128), int64_t(33), int64_t(256)}}});
   // 33 is not a multiple of 32: validate() drops it; threads does not
   // change which other knobs apply.
-  size_t all = tuningCandidates(specOf(8, 4096)).size();
-  EXPECT_EQ(some.size(), 2 * all / findKnob("threads")->candidates.size());
+  std::vector<Tuning> all = tuningCandidates(specOf(8, 4096));
+  EXPECT_EQ(some.size(),
+            size_t(std::count_if(all.begin(), all.end(), [](const Tuning &t) {
+              return t.threads == 128 || t.threads == 256;
+            })));
   for (const Tuning &t : some)
     EXPECT_TRUE(t.threads == 128 || t.threads == 256) << describe(t);
   EXPECT_TRUE(tuningCandidates(specOf(8, 4096), {{threads, {}}}).empty());
@@ -183,6 +188,28 @@ TEST(TuningKnobs, ClusterSizesUpToSixteenValidate) {
   }
 }
 
+TEST(TuningKnobs, CtasPerSMStayWithinAnSMsThreads) {
+  KernelSpec spec = specOf(2, 4096, DType::F32, Direction::Forward);
+  for (auto [threads, ctas] :
+       {std::pair<int64_t, int64_t>{0, 32}, {512, 4}, {1024, 2}, {64, 32}}) {
+    spec.tuning.threads = threads;
+    spec.tuning.ctasPerSM = ctas;
+    EXPECT_EQ(validate(spec), "") << threads << " x " << ctas;
+  }
+  spec.tuning.threads = 1024;
+  spec.tuning.ctasPerSM = 3;
+  EXPECT_EQ(validate(spec), "ctas_per_sm = 3 CTAs of 1024 threads exceed "
+                            "the 2048 an SM holds");
+  spec.tuning.threads = 0;
+  for (int64_t ctas : {-1, 33}) {
+    spec.tuning.ctasPerSM = ctas;
+    EXPECT_EQ(
+        validate(spec),
+        "ctas_per_sm must be 0 (one CTA's registers) or in [1, 32], got " +
+            std::to_string(ctas));
+  }
+}
+
 TEST(TuningKnobs, ValuesParseAndPrint) {
   const TuningKnob *threads = findKnob("threads");
   const TuningKnob *resident = findKnob("resident");
@@ -197,8 +224,9 @@ TEST(TuningKnobs, ValuesParseAndPrint) {
   EXPECT_EQ(t.threads, 0);
   EXPECT_TRUE(threads->set(t, KnobValue(int64_t(512))));
   EXPECT_EQ(t.threads, 512);
-  EXPECT_EQ(describe(Tuning()), "threads=0 vector_bytes=16 resident=auto "
-                                "form=auto rows=0 stages=0 cluster=0");
+  EXPECT_EQ(describe(Tuning()),
+            "threads=0 vector_bytes=16 resident=auto "
+            "form=auto rows=0 stages=0 cluster=0 ctas_per_sm=0");
 }
 
 TEST(TuningKnobs, DefaultAndEquality) {

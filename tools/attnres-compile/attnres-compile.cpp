@@ -61,6 +61,10 @@ static cl::opt<int64_t>
     clusterSize("cluster-size", cl::init(0),
                 cl::desc("cluster form: CTAs per cluster, 2 to 16 (0: auto)"),
                 cl::cat(category));
+static cl::opt<int64_t>
+    ctasPerSM("ctas-per-sm", cl::init(0),
+              cl::desc("CTAs an SM the registers are budgeted for (0: one)"),
+              cl::cat(category));
 static cl::opt<std::string> outDir("o", cl::desc("output directory"),
                                    cl::init(""), cl::cat(category));
 static cl::opt<bool> runPtxas("ptxas", cl::desc("assemble with ptxas"),
@@ -100,6 +104,7 @@ int main(int argc, char **argv) {
             spec.tuning.rows = rows;
             spec.tuning.stages = stages;
             spec.tuning.cluster = clusterSize;
+            spec.tuning.ctasPerSM = ctasPerSM;
             auto dtype = attnres::parseDType(dt);
             auto direction = attnres::parseDirection(dir);
             if (!dtype || !direction) {
