@@ -93,6 +93,14 @@ std::string validate(const KernelSpec &spec) {
   else if (spec.tuning.ctasPerSM * spec.tuning.threads > 2048)
     error << "ctas_per_sm = " << spec.tuning.ctasPerSM << " CTAs of "
           << spec.tuning.threads << " threads exceed the 2048 an SM holds";
+  else if (spec.tuning.grid != "auto" && spec.tuning.grid != "persistent" &&
+           spec.tuning.grid != "tokens")
+    error << "grid must be auto, persistent or tokens, got '"
+          << spec.tuning.grid << "'";
+  else if (spec.tuning.grid == "tokens" &&
+           spec.direction == Direction::Backward)
+    error << "grid = tokens is a forward option (the backward writes one "
+             "row of partial sums a CTA)";
   return error.str();
 }
 
@@ -148,8 +156,13 @@ std::string fingerprint(const KernelSpec &spec) {
        << ";resident=" << spec.tuning.resident << ";form=" << spec.tuning.form
        << ";rows=" << spec.tuning.rows << ";stages=" << spec.tuning.stages
        << ";cluster=" << spec.tuning.cluster
-       << ";ctas-per-sm=" << spec.tuning.ctasPerSM;
+       << ";ctas-per-sm=" << spec.tuning.ctasPerSM
+       << ";grid=" << spec.tuning.grid;
   return text.str();
+}
+
+bool launchesPerToken(const KernelSpec &spec) {
+  return spec.direction == Direction::Forward && spec.tuning.grid == "tokens";
 }
 
 } // namespace attnres

@@ -50,6 +50,11 @@ struct Tuning {
   /// CTA's share, and fewer CTAs an SM keep fewer loads in flight). 0 is
   /// one CTA's share.
   int64_t ctasPerSM = 0;
+  /// Forward grid: persistent (the CTAs an SM holds at once, each looping
+  /// over tokens), tokens (one CTA per token, the hardware refilling each
+  /// SM as CTAs finish; same PTX), or auto (persistent). The backward is
+  /// always persistent: it writes one row of partial sums a CTA.
+  std::string grid = "auto";
 };
 
 /// One kernel specialization: the cache key and the compiler's input.
@@ -79,8 +84,13 @@ std::string kernelName(const KernelSpec &spec);
 /// q and g f32, M dynamic.
 std::string buildProgram(const KernelSpec &spec);
 
-/// Stable text of every field that changes the generated code.
+/// Stable text of every field that changes the generated code or its
+/// launch.
 std::string fingerprint(const KernelSpec &spec);
+
+/// Whether the main kernel of `spec` runs one CTA per token instead of the
+/// persistent grid (Tuning::grid).
+bool launchesPerToken(const KernelSpec &spec);
 
 } // namespace attnres
 

@@ -331,6 +331,8 @@ std::string toJSON(const CompiledKernel &kernel) {
       {"rows", spec.tuning.rows},
       {"stages", spec.tuning.stages},
       {"cluster", spec.tuning.cluster},
+      {"ctas_per_sm", spec.tuning.ctasPerSM},
+      {"grid", launchesPerToken(spec) ? "tokens" : "persistent"},
       {"fingerprint", fingerprint(spec)},
       {"entries", std::move(entries)},
   };

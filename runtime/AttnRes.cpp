@@ -140,8 +140,11 @@ struct LoadedKernel {
   int64_t width = 0;
 
   int64_t clusterSize = 1; // the grid is a multiple of it
+  bool perToken = false;   // one CTA per token instead of maxGrid
   int64_t grid(int64_t tokens) const {
-    return CudaDriver::persistentGrid(maxGrid, clusterSize, tokens);
+    return CudaDriver::persistentGrid(perToken ? std::max(tokens, clusterSize)
+                                               : maxGrid,
+                                      clusterSize, tokens);
   }
 };
 
@@ -412,6 +415,7 @@ LoadedKernel &Runtime::Impl::kernelFor(const Current &current,
   loaded->mainThreads = unsigned(compiled.entries[0].threads);
   loaded->mainShared = unsigned(compiled.entries[0].dynamicSharedBytes);
   loaded->clusterSize = std::max<int64_t>(1, compiled.entries[0].clusterSize);
+  loaded->perToken = launchesPerToken(spec);
   char log[8192] = {0};
   CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
                             CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};

@@ -40,6 +40,7 @@ struct LaunchKey {
   int8_t stages = 0;
   int8_t cluster = 0;
   int8_t ctasPerSM = 0;
+  int8_t grid = 0; ///< 0 auto, 1 persistent, 2 tokens, 3 anything else
 
   bool operator==(const LaunchKey &o) const {
     return context == o.context && numSources == o.numSources &&
@@ -47,7 +48,7 @@ struct LaunchKey {
            vectorBytes == o.vectorBytes && resident == o.resident &&
            dtype == o.dtype && direction == o.direction && form == o.form &&
            rows == o.rows && stages == o.stages && cluster == o.cluster &&
-           ctasPerSM == o.ctasPerSM;
+           ctasPerSM == o.ctasPerSM && grid == o.grid;
   }
 };
 
@@ -60,7 +61,8 @@ struct LaunchKeyHash {
     uint64_t h = k.context * 0xff51afd7ed558ccdULL;
     h = mix(h, (uint64_t(uint32_t(k.numSources)) << 32) | uint32_t(k.width));
     h = mix(h, (uint64_t(k.epsBits) << 32) | uint32_t(k.threads));
-    h = mix(h, (uint64_t(uint8_t(k.ctasPerSM)) << 8) | uint8_t(k.stages));
+    h = mix(h, (uint64_t(uint8_t(k.grid)) << 16) |
+                   (uint64_t(uint8_t(k.ctasPerSM)) << 8) | uint8_t(k.stages));
     h = mix(h, (uint64_t(uint8_t(k.vectorBytes)) << 24) |
                    (uint64_t(uint8_t(k.resident)) << 16) |
                    (uint64_t(uint8_t(k.dtype)) << 8) | uint8_t(k.direction) |
@@ -100,6 +102,10 @@ inline LaunchKey makeLaunchKey(uint64_t context, int64_t numSources,
   key.stages = int8_t(std::min<int64_t>(tuning.stages, 127));
   key.cluster = int8_t(std::min<int64_t>(tuning.cluster, 127));
   key.ctasPerSM = int8_t(std::min<int64_t>(tuning.ctasPerSM, 127));
+  key.grid = tuning.grid == "auto"         ? 0
+             : tuning.grid == "persistent" ? 1
+             : tuning.grid == "tokens"     ? 2
+                                           : 3;
   return key;
 }
 

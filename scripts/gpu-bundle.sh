@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ATTNRES_BUILD_DIR:-$root/build}
 static=${ATTNRES_STATIC_BUILD_DIR:-$root/build-static}
 out=$root/.bundle
-rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster" "$out/kernels-cluster4" "$out/kernels-cluster7" "$out/kernels-cluster16" "$out/kernels-cluster16-8" "$out/kernels-two-tiles"
+rm -rf "$out" && mkdir -p "$out/kernels" "$out/kernels-cluster" "$out/kernels-cluster4" "$out/kernels-cluster7" "$out/kernels-cluster16" "$out/kernels-cluster16-8" "$out/kernels-two-tiles" "$out/kernels-per-token"
 compile="$build/tools/attnres-compile/attnres-compile"
 "$compile" --sources 1,2,3,8,17 --width 1,64,100,4096,5120 --dtype all --direction all -o "$out/kernels" >/dev/null
 "$compile" --sources 32,64 --width 896,7168 --dtype bf16,f32 --direction all -o "$out/kernels" >/dev/null
@@ -33,6 +33,9 @@ compile="$build/tools/attnres-compile/attnres-compile"
 # consumed row's slot refilled with a row of the token after next).
 "$compile" --sources 1,3 --width 100,4096 --dtype all --direction bwd --kernel-form smem --ring-stages 2 -o "$out/kernels-two-tiles" >/dev/null
 "$compile" --sources 8 --width 100 --dtype all --direction bwd --kernel-form smem --ring-stages 2 -o "$out/kernels-two-tiles" >/dev/null
+# The forward launched one CTA per token (grid = tokens), with registers
+# budgeted for two CTAs an SM (ctas-per-sm).
+"$compile" --sources 1,2,8,32 --width 100,4096,7168 --dtype all --direction fwd --grid tokens --ctas-per-sm 2 -o "$out/kernels-per-token" >/dev/null
 cp "$build/tests/gpu/attnres-gpu-check" "$out/"
 if [ "${ATTNRES_BUNDLE_RUNTIME:-1}" = 1 ]; then
   # ATTNRES_BUNDLE_BENCH=0 leaves the runtime benchmark out (carry size).

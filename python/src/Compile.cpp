@@ -71,7 +71,7 @@ void initCompile(py::module_ &m) {
       .def(py::init([](int64_t threads, int64_t vectorBytes,
                        const std::string &resident, const std::string &form,
                        int64_t rows, int64_t stages, int64_t cluster,
-                       int64_t ctasPerSM) {
+                       int64_t ctasPerSM, const std::string &grid) {
              Tuning t;
              t.threads = threads;
              t.vectorBytes = vectorBytes;
@@ -81,12 +81,13 @@ void initCompile(py::module_ &m) {
              t.stages = stages;
              t.cluster = cluster;
              t.ctasPerSM = ctasPerSM;
+             t.grid = grid;
              return t;
            }),
            py::arg("threads") = 0, py::arg("vector_bytes") = 16,
            py::arg("resident") = "auto", py::arg("form") = "auto",
            py::arg("rows") = 0, py::arg("stages") = 0, py::arg("cluster") = 0,
-           py::arg("ctas_per_sm") = 0)
+           py::arg("ctas_per_sm") = 0, py::arg("grid") = "auto")
       .def_readwrite("threads", &Tuning::threads)
       .def_readwrite("vector_bytes", &Tuning::vectorBytes)
       .def_readwrite("resident", &Tuning::resident)
@@ -95,6 +96,7 @@ void initCompile(py::module_ &m) {
       .def_readwrite("stages", &Tuning::stages)
       .def_readwrite("cluster", &Tuning::cluster)
       .def_readwrite("ctas_per_sm", &Tuning::ctasPerSM)
+      .def_readwrite("grid", &Tuning::grid)
       .def("__repr__", [](const Tuning &t) {
         return "Tuning(threads=" + std::to_string(t.threads) +
                ", vector_bytes=" + std::to_string(t.vectorBytes) +
@@ -102,7 +104,8 @@ void initCompile(py::module_ &m) {
                "', rows=" + std::to_string(t.rows) +
                ", stages=" + std::to_string(t.stages) +
                ", cluster=" + std::to_string(t.cluster) +
-               ", ctas_per_sm=" + std::to_string(t.ctasPerSM) + ")";
+               ", ctas_per_sm=" + std::to_string(t.ctasPerSM) + ", grid='" +
+               t.grid + "')";
       });
 
   py::class_<KernelSpec>(m, "KernelSpec", "One kernel specialization.")

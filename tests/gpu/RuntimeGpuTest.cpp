@@ -9,9 +9,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Tuning.h"
+#include "reference/Reference.h"
 #include "runtime/AttnRes.h"
 #include "runtime/CudaDriver.h"
-#include "reference/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -23,6 +24,7 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 using namespace attnres;
@@ -192,9 +194,9 @@ struct DeviceProblem {
     return out;
   }
 
-  void forward(CUstream stream) {
+  void forward(CUstream stream, const Tuning &tuning = Tuning()) {
     Runtime::get().forward(sources(), q.f(), g.f(), h.p(), alpha.f(), rstd.f(),
-                           p.m, p.d, p.dtype, p.eps, stream);
+                           p.m, p.d, p.dtype, p.eps, stream, tuning);
   }
   void backward(CUstream stream, void *workspace = nullptr,
                 size_t workspaceBytes = 0) {
@@ -295,6 +297,45 @@ INSTANTIATE_TEST_SUITE_P(
              dtypeName(std::get<2>(info.param)) +
              (std::get<3>(info.param) ? "_stacked" : "_list");
     });
+
+TEST(RuntimeGpu, ForwardOneCtaPerTokenMatchesThePersistentGrid) {
+  REQUIRE_GPU();
+  // Tokens past several waves of resident CTAs; registers budgeted for
+  // two CTAs an SM in one of the variants.
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    Problem p = makeProblem(8, 4099, 4096, dtype, 77 + int(dtype));
+    DeviceProblem dp(p, /*stacked=*/true);
+    auto run = [&](const Tuning &tuning) {
+      dp.h.poison();
+      dp.alpha.poison();
+      dp.rstd.poison();
+      dp.forward(nullptr, tuning);
+      check(cu->cuCtxSynchronize(), "forward");
+      return std::make_tuple(dp.h.download(dp.rowBytes),
+                             dp.alpha.download(dp.alpha.bytes),
+                             dp.rstd.download(dp.rstd.bytes));
+    };
+    // Explicit knobs on both sides (a default Tuning{} would take the
+    // database's entry): the same PTX, launched two ways.
+    Tuning form;
+    form.form = "online";
+    auto persistent = run(form);
+    Tuning perToken = form;
+    perToken.grid = "tokens";
+    Tuning perTokenTwoCtas = perToken;
+    perTokenTwoCtas.ctasPerSM = 2;
+    for (const Tuning &t : {perToken, perTokenTwoCtas}) {
+      // Each token's arithmetic does not depend on the CTA that runs it.
+      EXPECT_TRUE(run(t) == persistent)
+          << toString(dtype) << " " << describe(t);
+    }
+    std::vector<float> alpha = decode(DType::F32, std::get<1>(persistent));
+    std::vector<float> rstd = decode(DType::F32, std::get<2>(persistent));
+    Reference ref = referenceOf(p, alpha, rstd);
+    expectClose("h", decode(p.dtype, std::get<0>(persistent)), ref.h, p.dtype,
+                1e-5);
+  }
+}
 
 TEST(RuntimeGpu, EdgeCasesOneSourceZeroQueryZeroRows) {
   REQUIRE_GPU();

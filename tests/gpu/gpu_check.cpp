@@ -1,6 +1,7 @@
-//===- gpu_check.cpp - Run generated PTX on a GPU against a float64 reference ===//
+//===- gpu_check.cpp - Run generated PTX on a GPU against a float64 reference
+//===//
 //
-//   attnres-gpu-check DIR [--tokens M] [--time]
+//   attnres-gpu-check DIR [--tokens M] [--time] [--waves W]
 //
 // For every kernel DIR/<name>.ptx with its DIR/<name>.json (as written by
 // attnres-compile), loads the PTX through the driver, runs it on fresh random
@@ -8,6 +9,10 @@
 // compares each output with a float64 reference computed from the same
 // rounded inputs. With --time it also times forward and backward for
 // M = 16384 tokens against the measured device-to-device copy bandwidth.
+// --waves W launches the forward with W times the CTAs an SM holds at once
+// (capped at one per token) instead of the persistent grid, to compare the
+// two; the backward keeps the persistent grid (its partial sums are one row
+// a CTA).
 // Exits non-zero if any check fails; skips (exit 0, "SKIP") without a GPU.
 //
 //===----------------------------------------------------------------------===//
@@ -56,6 +61,7 @@ struct Spec {
   std::vector<int> threads; // per entry: main, reduce
   int sharedBytes = 0;      // dynamic shared memory of the main entry
   int clusterSize = 1;      // CTAs per cluster of the main entry
+  bool perToken = false;    // metadata "grid": "tokens": one CTA per token
   std::string ptx;
 };
 
@@ -117,7 +123,7 @@ void loadModule(const Spec &spec, Module &out) {
 }
 
 int gridFor(CUfunction function, int threads, int shared, int cluster,
-            int tokens) {
+            int tokens, int waves) {
   int sms = 0;
   CUdevice dev;
   check(cu->cuCtxGetDevice(&dev), "cuCtxGetDevice");
@@ -133,7 +139,7 @@ int gridFor(CUfunction function, int threads, int shared, int cluster,
         "no " +
         (cluster > 1 ? "cluster of " + std::to_string(cluster) + " " : "") +
         "CTA of " + std::to_string(threads) + " threads fits the device");
-  return int(CudaDriver::persistentGrid(resident, cluster, tokens));
+  return int(CudaDriver::persistentGrid(resident * waves, cluster, tokens));
 }
 
 void launch(CUfunction f, int grid, int threads, int shared,
@@ -151,8 +157,10 @@ struct Run {
   std::unique_ptr<DeviceBuffer> q, g, h, alpha, rstd, dh, partials, dq, dg;
   int grid = 0;
   int64_t tokens;
+  int waves; // forward: grid of this many times the resident CTAs
 
-  Run(const Spec &spec, int m) : spec(spec), m(m), tokens(m) {
+  Run(const Spec &spec, int m, int waves = 1)
+      : spec(spec), m(m), tokens(m), waves(spec.forward ? waves : 1) {
     size_t row = size_t(m) * spec.d * elementBytes(spec.dtype);
     for (int i = 0; i < spec.n; ++i) {
       sources.push_back(std::make_unique<DeviceBuffer>(row));
@@ -173,8 +181,9 @@ struct Run {
   }
 
   void start(Module &module) {
+    // One CTA per token: as many waves as that takes.
     grid = gridFor(module.functions[0], spec.threads[0], spec.sharedBytes,
-                   spec.clusterSize, m);
+                   spec.clusterSize, m, spec.perToken ? m : waves);
     if (!spec.forward)
       partials = std::make_unique<DeviceBuffer>(size_t(grid) * spec.d * 4);
   }
@@ -243,11 +252,11 @@ void judgeSum(Outcome &o, const char *what, const std::vector<float> &out,
   record(o, what, pass, error);
 }
 
-Outcome checkSpec(const Spec &spec, int m, std::mt19937_64 &rng) {
+Outcome checkSpec(const Spec &spec, int m, int waves, std::mt19937_64 &rng) {
   Module module;
   loadModule(spec, module);
   Problem p = makeProblem(spec.n, m, spec.d, spec.dtype, rng);
-  Run run(spec, m);
+  Run run(spec, m, waves);
   run.start(module);
   for (int i = 0; i < spec.n; ++i)
     run.sources[i]->upload(encode(
@@ -372,6 +381,7 @@ std::vector<Spec> readSpecs(const std::string &dir) {
       s.sharedBytes = std::stoi(shared[1]);
     if (std::regex_search(json, shared, clusterRe))
       s.clusterSize = std::max(1, std::stoi(shared[1]));
+    s.perToken = json.find("\"grid\": \"tokens\"") != std::string::npos;
     s.ptx = readFile(dir + "/" + base + ".ptx");
     if (s.threads.size() != (s.forward ? 1u : 2u) || s.ptx.empty())
       throw std::runtime_error("incomplete kernel files for " + base);
@@ -384,7 +394,8 @@ std::vector<Spec> readSpecs(const std::string &dir) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DIR [--tokens M] [--time]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DIR [--tokens M] [--time] [--waves W]\n",
+                 argv[0]);
     return 2;
   }
   std::string dir = argv[1];
@@ -392,11 +403,14 @@ int main(int argc, char **argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int tokens = 300;
   bool time = false;
+  int waves = 1;
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
       tokens = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--time"))
       time = true;
+    else if (!std::strcmp(argv[i], "--waves") && i + 1 < argc)
+      waves = std::max(1, std::atoi(argv[++i]));
   }
   std::string error;
   cu = CudaDriver::load(error);
@@ -425,7 +439,7 @@ int main(int argc, char **argv) {
       int m = tokens + (spec.n * 7 + spec.d) % 13;
       Outcome o;
       try {
-        o = checkSpec(spec, m, rng);
+        o = checkSpec(spec, m, waves, rng);
       } catch (const std::exception &e) {
         o.ok = false;
         o.line = std::string(" error: ") + e.what();
@@ -458,7 +472,7 @@ int main(int argc, char **argv) {
         const int m = int(std::min(16384.0, double(1ull << 32) / perToken));
         Module module;
         loadModule(spec, module);
-        Run run(spec, m);
+        Run run(spec, m, waves);
         run.start(module);
         // Random data (never constants): a random [M, D] block tiled from a
         // shorter random run, rotated differently for every source.

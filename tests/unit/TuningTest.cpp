@@ -115,14 +115,18 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
   for (Direction direction : {Direction::Forward, Direction::Backward}) {
     KernelSpec spec = specOf(8, 4096, DType::BF16, direction);
     std::vector<Tuning> all = tuningCandidates(spec);
-    // threads x CTAs an SM (0, 2, 4; at 1024 threads 0 and 2: four CTAs
-    // would exceed an SM's threads) x vector bytes x the forms of this
+    // threads and CTAs an SM (0, 2, 4, 8, 16 up to 2048 threads: 5 each at
+    // auto, 64 and 128 threads, 4 at 256, 3 at 512, 2 at 1024) x vector
+    // bytes x the forms of this
     // direction (online with its four row counts times four ring depths;
     // smem with four ring depths, cluster with its eight sizes (auto, 2 to
     // 8) times four ring depths on sm_90a).
     size_t forms =
         direction == Direction::Forward ? 1 + 4 * 4 + 1 : 1 + 4 + 8 * 4 + 1;
-    EXPECT_EQ(all.size(), (5 * 3 + 2) * 3 * forms) << toString(direction);
+    // The forward also sweeps its grid (persistent, one CTA per token).
+    size_t grids = direction == Direction::Forward ? 2 : 1;
+    EXPECT_EQ(all.size(), (3 * 5 + 4 + 3 + 2) * 3 * forms * grids)
+        << toString(direction);
     for (const Tuning &t : all) {
       KernelSpec candidate = spec;
       candidate.tuning = t;
@@ -137,9 +141,10 @@ TEST(TuningKnobs, SweepIsTheCrossProductOfTheKnobsThatApply) {
         bool found = std::any_of(all.begin(), all.end(), [&](const Tuning &t) {
           return knob.get(t) == value;
         });
-        bool forwardOnly = value == KnobValue(std::string("online")) ||
-                           (knob.name == "rows" &&
-                            value != KnobValue(int64_t(0)));
+        bool forwardOnly =
+            value == KnobValue(std::string("online")) ||
+            value == KnobValue(std::string("tokens")) ||
+            (knob.name == "rows" && value != KnobValue(int64_t(0)));
         bool backwardOnly = value == KnobValue(std::string("smem")) ||
                             value == KnobValue(std::string("cluster")) ||
                             (knob.name == "cluster" &&
@@ -210,6 +215,23 @@ TEST(TuningKnobs, CtasPerSMStayWithinAnSMsThreads) {
   }
 }
 
+TEST(TuningKnobs, OneCtaPerTokenIsAForwardGrid) {
+  KernelSpec spec = specOf(8, 4096, DType::BF16, Direction::Forward);
+  EXPECT_FALSE(launchesPerToken(spec));
+  spec.tuning.grid = "tokens";
+  EXPECT_EQ(validate(spec), "");
+  EXPECT_TRUE(launchesPerToken(spec));
+  KernelSpec persistent = spec;
+  persistent.tuning.grid = "persistent";
+  EXPECT_NE(fingerprint(spec), fingerprint(persistent));
+  spec.direction = Direction::Backward;
+  EXPECT_EQ(validate(spec), "grid = tokens is a forward option (the backward "
+                            "writes one row of partial sums a CTA)");
+  spec.tuning.grid = "rows";
+  EXPECT_EQ(validate(spec),
+            "grid must be auto, persistent or tokens, got 'rows'");
+}
+
 TEST(TuningKnobs, ValuesParseAndPrint) {
   const TuningKnob *threads = findKnob("threads");
   const TuningKnob *resident = findKnob("resident");
@@ -226,7 +248,8 @@ TEST(TuningKnobs, ValuesParseAndPrint) {
   EXPECT_EQ(t.threads, 512);
   EXPECT_EQ(describe(Tuning()),
             "threads=0 vector_bytes=16 resident=auto "
-            "form=auto rows=0 stages=0 cluster=0 ctas_per_sm=0");
+            "form=auto rows=0 stages=0 cluster=0 ctas_per_sm=0 "
+            "grid=auto");
 }
 
 TEST(TuningKnobs, DefaultAndEquality) {

@@ -16,7 +16,7 @@ done
 
 [ "$(run --sources 2,8 --width 4096 --direction all --list)" = 0 ] || fail "--list"
 [ "$(grep -c ' configs$' "$tmp/out")" = 4 ] || fail "--list: expected 4 specs"
-grep -q '^  0 heuristic (threads=0 vector_bytes=16 resident=auto form=auto rows=0 stages=0 cluster=0 ctas_per_sm=0)$' "$tmp/out" \
+grep -q '^  0 heuristic (threads=0 vector_bytes=16 resident=auto form=auto rows=0 stages=0 cluster=0 ctas_per_sm=0 grid=auto)$' "$tmp/out" \
   || fail "--list: the heuristic is not config 0"
 
 [ "$(run --sources 8 --width 4096 --dtype fp8)" = 2 ] || fail "bad dtype"

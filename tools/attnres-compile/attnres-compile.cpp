@@ -65,6 +65,11 @@ static cl::opt<int64_t>
     ctasPerSM("ctas-per-sm", cl::init(0),
               cl::desc("CTAs an SM the registers are budgeted for (0: one)"),
               cl::cat(category));
+static cl::opt<std::string>
+    grid("grid", cl::init("auto"),
+         cl::desc("forward grid: auto, persistent or tokens (one CTA per "
+                  "token; recorded in the metadata, same PTX)"),
+         cl::cat(category));
 static cl::opt<std::string> outDir("o", cl::desc("output directory"),
                                    cl::init(""), cl::cat(category));
 static cl::opt<bool> runPtxas("ptxas", cl::desc("assemble with ptxas"),
@@ -105,6 +110,7 @@ int main(int argc, char **argv) {
             spec.tuning.stages = stages;
             spec.tuning.cluster = clusterSize;
             spec.tuning.ctasPerSM = ctasPerSM;
+            spec.tuning.grid = grid;
             auto dtype = attnres::parseDType(dt);
             auto direction = attnres::parseDirection(dir);
             if (!dtype || !direction) {

@@ -553,13 +553,16 @@ void compileAll(SpecResult &result, bool havePtxas) {
   }
   for (std::thread &t : pool)
     t.join();
-  // Identical PTX runs identically: time it once.
-  std::map<std::string, int> first;
+  // Identical PTX launched alike runs identically: time it once.
+  std::map<std::pair<std::string, bool>, int> first;
   for (size_t i = 0; i < count; ++i) {
     ConfigResult &config = result.configs[i];
     if (!config.feasible)
       continue;
-    auto [it, inserted] = first.emplace(config.ptx, int(i));
+    KernelSpec spec = result.spec;
+    spec.tuning = config.tuning;
+    auto [it, inserted] = first.emplace(
+        std::make_pair(config.ptx, launchesPerToken(spec)), int(i));
     if (!inserted)
       config.sameAs = it->second;
   }
