@@ -142,9 +142,8 @@ struct LoadedKernel {
   int64_t clusterSize = 1; // the grid is a multiple of it
   bool perToken = false;   // one CTA per token instead of maxGrid
   int64_t grid(int64_t tokens) const {
-    return CudaDriver::persistentGrid(perToken ? std::max(tokens, clusterSize)
-                                               : maxGrid,
-                                      clusterSize, tokens);
+    return perToken ? CudaDriver::perTokenGrid(clusterSize, tokens)
+                    : CudaDriver::persistentGrid(maxGrid, clusterSize, tokens);
   }
 };
 

@@ -107,6 +107,15 @@ struct CudaDriver {
     return clusterSize *
            std::max<int64_t>(1, std::min(tokens, residentCtas / clusterSize));
   }
+
+  /// The grid of one cluster per token (Tuning::grid = tokens), at most the
+  /// largest x-dimension of a grid: past it the kernel's grid-stride loop
+  /// takes the rest.
+  static int64_t perTokenGrid(int64_t clusterSize, int64_t tokens) {
+    constexpr int64_t kMaxGridX = 2147483647;
+    return persistentGrid(kMaxGridX / clusterSize * clusterSize, clusterSize,
+                          tokens);
+  }
 };
 
 } // namespace attnres

@@ -913,6 +913,11 @@ TEST(RuntimeApi, PersistentGridIsWholeClustersAtMostOnePerToken) {
   EXPECT_EQ(CudaDriver::persistentGrid(330, 7, 4681), 329);
   EXPECT_EQ(CudaDriver::persistentGrid(329, 7, 5), 35);
   EXPECT_EQ(CudaDriver::persistentGrid(329, 7, 0), 7);
+  // One per token, within the largest grid.
+  EXPECT_EQ(CudaDriver::perTokenGrid(1, 16384), 16384);
+  EXPECT_EQ(CudaDriver::perTokenGrid(1, 0), 1);
+  EXPECT_EQ(CudaDriver::perTokenGrid(1, int64_t(1) << 40), 2147483647);
+  EXPECT_EQ(CudaDriver::perTokenGrid(2, int64_t(1) << 40), 2147483646);
 }
 
 TEST(RuntimeApi, NoDriverGivesNoDevice) {
