@@ -44,7 +44,7 @@ const std::vector<TuningKnob> &tuningKnobs() {
       {"rows", &Tuning::rows, {0, 1, 2, 4}, "online form: rows per group (0: heuristic)", rowsApply},
       {"stages", &Tuning::stages, {0, 1, 2, 3}, "ring in shared memory: online form, slots of groups (1: next group in registers); smem and cluster forms, whole tiles (1: one, each row refilled once consumed); 0: heuristic", stagesApply},
       {"cluster", &Tuning::cluster, {0, 2, 3, 4, 5, 6, 7, 8}, "cluster form: CTAs per cluster (0: a pair, else the size leaving the most CTAs an SM)", clusterApplies},
-      {"ctas_per_sm", &Tuning::ctasPerSM, {0, 2, 4, 8, 16}, "CTAs an SM the registers are budgeted for (0: one CTA's share)"},
+      {"ctas_per_sm", &Tuning::ctasPerSM, {0, 2, 4}, "CTAs an SM the registers are budgeted for (0: one CTA's share)"},
       {"grid", &Tuning::grid, {"auto", "tokens"}, "forward grid: persistent (auto) or one CTA per token", isForward},
   };
   // clang-format on

@@ -87,7 +87,7 @@ LogicalResult chooseOnlineGroups(Operation *op, TileLayout &layout,
     // ties.
     int64_t packed = layout.chunks *
                      std::max<int64_t>(1, layout.vectorElems * elemBytes / 4);
-    int64_t cap = registerBudget(layout.threads);
+    int64_t cap = layout.registerLimit();
     int64_t warps = llvm::alignTo(layout.threads, 4 * kWarpSize) / kWarpSize;
     layout.groupRows = 1;
     int64_t best = 0;
@@ -264,6 +264,9 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
            failure();
 
   TileLayout layout;
+  // Register budgets below (the resident form's fit, the online rows) are
+  // for this many CTAs an SM.
+  layout.ctasPerSM = std::max<int64_t>(1, options.ctasPerSM);
   layout.numSources = shape.numSources;
   layout.width = shape.width;
   layout.fullWidth = shape.width;
@@ -283,7 +286,7 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
   // w, (backward) dh and the c accumulators, and 2N partial sums. Use it
   // while that fits the registers a thread of this CTA size can have.
   int64_t lanes = layout.chunks * layout.vectorElems;
-  int64_t registerCap = registerBudget(layout.threads);
+  int64_t registerCap = layout.registerLimit();
   // Partial sums: 2N; addresses, indices, softmax temporaries: 32.
   int64_t need = layout.numSources * lanes + lanes * (backward ? 3 : 1) +
                  2 * layout.numSources + 32;
@@ -544,7 +547,6 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
       failed(chooseOnlineGroups(op, layout, threadsOption, rowsOption,
                                 stagesOption, sharedLimit)))
     return failure();
-  layout.ctasPerSM = std::max<int64_t>(1, options.ctasPerSM);
   if (layout.ctasPerSM * layout.threads > kMaxThreadsPerSM)
     return op->emitError() << "ctas-per-sm = " << layout.ctasPerSM
                            << ": that many CTAs of " << layout.threads

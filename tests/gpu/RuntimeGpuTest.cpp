@@ -316,7 +316,8 @@ TEST(RuntimeGpu, ForwardOneCtaPerTokenMatchesThePersistentGrid) {
                              dp.rstd.download(dp.rstd.bytes));
     };
     // Explicit knobs on both sides (a default Tuning{} would take the
-    // database's entry): the same PTX, launched two ways.
+    // database's entry): the same PTX launched two ways, and a variant
+    // with fewer registers.
     Tuning form;
     form.form = "online";
     auto persistent = run(form);

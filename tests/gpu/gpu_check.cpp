@@ -1,5 +1,4 @@
-//===- gpu_check.cpp - Run generated PTX on a GPU against a float64 reference
-//===//
+//===- gpu_check.cpp - Generated PTX on a GPU against float64 -------------===//
 //
 //   attnres-gpu-check DIR [--tokens M] [--time] [--waves W]
 //

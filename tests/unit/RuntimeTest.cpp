@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Tuning.h"
 #include "runtime/AttnRes.h"
 #include "runtime/CallChecks.h"
 #include "runtime/CudaDriver.h"
@@ -149,6 +150,16 @@ TEST(RuntimeKey, DiffersPerField) {
   variants[6].tuning.threads = 64;
   variants[7].tuning.vectorBytes = 8;
   variants[8].tuning.resident = "off";
+  // Every other value of every other knob.
+  for (const TuningKnob &knob : tuningKnobs()) {
+    if (knob.name == "threads" || knob.name == "vector_bytes")
+      continue;
+    for (const KnobValue &value : knob.candidates) {
+      KernelSpec v = base;
+      if (knob.set(v.tuning, value) && v.tuning != base.tuning)
+        variants.push_back(v);
+    }
+  }
   std::set<std::string> keys = {cacheKey(cacheKeyText(base))};
   for (const KernelSpec &v : variants)
     keys.insert(cacheKey(cacheKeyText(v)));
@@ -181,6 +192,16 @@ TEST(RuntimeKey, LaunchKeyDiffersPerField) {
       key(1, 8, 4096, DType::BF16, Direction::Forward, 1e-6f, threads),
       key(1, 8, 4096, DType::BF16, Direction::Forward, 1e-6f, vector),
       key(1, 8, 4096, DType::BF16, Direction::Forward, 1e-6f, resident)};
+  // Every other value of every knob is a different kernel or launch.
+  for (const TuningKnob &knob : tuningKnobs())
+    for (const KnobValue &value : knob.candidates) {
+      Tuning t;
+      if (!knob.set(t, value) || t == tuning || knob.name == "threads" ||
+          knob.name == "vector_bytes")
+        continue;
+      others.push_back(
+          key(1, 8, 4096, DType::BF16, Direction::Forward, 1e-6f, t));
+    }
   LaunchTable<int> table;
   table.insert(base, std::make_unique<int>(-1));
   for (size_t i = 0; i < others.size(); ++i) {

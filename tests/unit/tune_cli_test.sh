@@ -26,6 +26,14 @@ grep -q "N (number of sources)" "$tmp/err" || fail "N = 0 message"
 [ "$(run --width 4096)" = 2 ] || fail "missing --sources"
 [ "$(run --sources 8 --width 4096 --set nothing=1)" = 2 ] || fail "bad --set"
 [ "$(run --sources 8 --width 4096 --set threads=x)" = 2 ] || fail "bad --set value"
+# Values the spec refuses leave nothing to time: an error naming why.
+[ "$(run --sources 8 --width 4096 --direction bwd --set grid=tokens)" = 2 ] || fail "grid=tokens backward"
+grep -q "attnres_bwd_n8_d4096_bf16: --set leaves no config to time (grid = tokens is a forward option" "$tmp/err" \
+  || fail "grid=tokens backward: message"
+[ "$(run --sources 8 --width 4096 --set ctas_per_sm=33)" = 2 ] || fail "ctas_per_sm=33"
+grep -q "ctas_per_sm must be 0 (one CTA's registers) or in \[1, 32\], got 33" "$tmp/err" || fail "ctas_per_sm=33: message"
+[ "$(run --sources 8 --width 4096 --direction fwd --set grid=tokens --set ctas_per_sm=0,4 --list)" = 0 ] || fail "--set grid, ctas_per_sm"
+grep -q "grid=tokens" "$tmp/out" || fail "--set grid=tokens: not in the sweep"
 
 printf '{"format": "attnres-tuning-db", "version": 1, "entries": [' >"$tmp/bad.json"
 [ "$(run --sources 8 --width 4096 --db "$tmp/bad.json")" = 1 ] || fail "malformed --db"

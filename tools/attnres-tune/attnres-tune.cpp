@@ -992,6 +992,25 @@ std::string parseOverrides(KnobOverrides &out) {
   return "";
 }
 
+/// Empty if `overrides` leave `spec` a config to time, else why not: the
+/// first value the spec refuses (e.g. grid = tokens for a backward).
+std::string checkOverrides(const KernelSpec &spec,
+                           const KnobOverrides &overrides) {
+  if (overrides.empty() || !tuningCandidates(spec, overrides).empty())
+    return "";
+  std::string why = "no valid combination of the --set values";
+  for (const auto &[knob, values] : overrides)
+    for (const KnobValue &value : values) {
+      KernelSpec candidate = spec;
+      knob->set(candidate.tuning, value);
+      if (std::string invalid = validate(candidate); !invalid.empty()) {
+        why = invalid;
+        break;
+      }
+    }
+  return kernelName(spec) + ": --set leaves no config to time (" + why + ")";
+}
+
 std::vector<ConfigResult> configsOf(const KernelSpec &spec,
                                     const KnobOverrides &overrides) {
   std::vector<ConfigResult> configs(1);
@@ -1021,6 +1040,9 @@ int main(int argc, char **argv) {
   std::vector<KernelSpec> specs;
   if (problem.empty())
     problem = buildSpecs(archOption, specs);
+  for (const KernelSpec &spec : specs)
+    if (problem.empty())
+      problem = checkOverrides(spec, overrides);
   if (!problem.empty()) {
     errs() << "attnres-tune: error: " << problem << "\n";
     return kUsage;
