@@ -8,7 +8,9 @@
 
 namespace attnres {
 
+using mlir::attnres::kMaxCtasPerSM;
 using mlir::attnres::kMaxSources;
+using mlir::attnres::kMaxThreadsPerSM;
 using mlir::attnres::kMaxWidth;
 
 const char *toString(DType dtype) {
@@ -87,12 +89,13 @@ std::string validate(const KernelSpec &spec) {
            (spec.tuning.cluster < 2 || spec.tuning.cluster > 16))
     error << "cluster must be 0 (auto) or in [2, 16], got "
           << spec.tuning.cluster;
-  else if (spec.tuning.ctasPerSM < 0 || spec.tuning.ctasPerSM > 32)
-    error << "ctas_per_sm must be 0 (one CTA's registers) or in [1, 32], got "
-          << spec.tuning.ctasPerSM;
-  else if (spec.tuning.ctasPerSM * spec.tuning.threads > 2048)
+  else if (spec.tuning.ctasPerSM < 0 || spec.tuning.ctasPerSM > kMaxCtasPerSM)
+    error << "ctas_per_sm must be 0 (one CTA's registers) or in [1, "
+          << kMaxCtasPerSM << "], got " << spec.tuning.ctasPerSM;
+  else if (spec.tuning.ctasPerSM * spec.tuning.threads > kMaxThreadsPerSM)
     error << "ctas_per_sm = " << spec.tuning.ctasPerSM << " CTAs of "
-          << spec.tuning.threads << " threads exceed the 2048 an SM holds";
+          << spec.tuning.threads << " threads exceed the " << kMaxThreadsPerSM
+          << " an SM holds";
   else if (spec.tuning.grid != "auto" && spec.tuning.grid != "persistent" &&
            spec.tuning.grid != "tokens")
     error << "grid must be auto, persistent or tokens, got '"

@@ -257,10 +257,10 @@ FailureOr<TileLayout> chooseLayout(Operation *op, Value values, Type queryType,
     return op->emitError() << "stages must be 0 (auto) or in [1, 16], got "
                            << stagesOption,
            failure();
-  if (options.ctasPerSM < 0 || options.ctasPerSM > 32)
+  if (options.ctasPerSM < 0 || options.ctasPerSM > kMaxCtasPerSM)
     return op->emitError() << "ctas-per-sm must be 0 (one CTA's registers) or "
-                              "in [1, 32], got "
-                           << options.ctasPerSM,
+                              "in [1, "
+                           << kMaxCtasPerSM << "], got " << options.ctasPerSM,
            failure();
 
   TileLayout layout;

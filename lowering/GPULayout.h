@@ -10,6 +10,8 @@
 #ifndef ATTNRES_LOWERING_GPULAYOUT_H
 #define ATTNRES_LOWERING_GPULAYOUT_H
 
+#include "dialect/Limits.h"
+
 #include "mlir/IR/Operation.h"
 #include "mlir/IR/Types.h"
 #include "mlir/IR/Value.h"
@@ -23,9 +25,6 @@ namespace mlir::attnres {
 constexpr int64_t kWarpSize = 32;
 /// Largest thread-block cluster of any chip (sm_90's non-portable size).
 constexpr int64_t kMaxClusterSize = 16;
-/// Threads an SM holds (sm_80, sm_90; fewer on sm_86 and sm_89, where the
-/// driver's occupancy then counts fewer CTAs).
-constexpr int64_t kMaxThreadsPerSM = 2048;
 
 enum class Form { Resident, Online, Smem, Cluster, Streaming };
 
