@@ -121,8 +121,10 @@ void loadModule(const Spec &spec, Module &out) {
           "cuModuleGetFunction(_reduce)");
 }
 
+/// The grid the runtime would launch: one cluster per token, else `waves`
+/// times the resident CTAs (1: the persistent grid), at most one per token.
 int gridFor(CUfunction function, int threads, int shared, int cluster,
-            int tokens, int waves) {
+            int tokens, bool perToken, int waves) {
   int sms = 0;
   CUdevice dev;
   check(cu->cuCtxGetDevice(&dev), "cuCtxGetDevice");
@@ -138,6 +140,8 @@ int gridFor(CUfunction function, int threads, int shared, int cluster,
         "no " +
         (cluster > 1 ? "cluster of " + std::to_string(cluster) + " " : "") +
         "CTA of " + std::to_string(threads) + " threads fits the device");
+  if (perToken)
+    return int(CudaDriver::perTokenGrid(cluster, tokens));
   return int(CudaDriver::persistentGrid(resident * waves, cluster, tokens));
 }
 
@@ -180,9 +184,8 @@ struct Run {
   }
 
   void start(Module &module) {
-    // One CTA per token: as many waves as that takes.
     grid = gridFor(module.functions[0], spec.threads[0], spec.sharedBytes,
-                   spec.clusterSize, m, spec.perToken ? m : waves);
+                   spec.clusterSize, m, spec.perToken, waves);
     if (!spec.forward)
       partials = std::make_unique<DeviceBuffer>(size_t(grid) * spec.d * 4);
   }
