@@ -8,6 +8,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; cat "$tmp/out" "$tmp/err" 2>/dev/null; exit 1; }
 run() { "$tune" "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
+# refused MESSAGE ARGS...: exit code 2 (bad arguments) with MESSAGE (a grep
+# pattern) in the error.
+refused() {
+  msg=$1; shift
+  [ "$(run "$@")" = 2 ] || fail "$*: expected exit code 2"
+  grep -q -- "$msg" "$tmp/err" || fail "$*: no '$msg' in the error"
+}
 
 [ "$(run --help)" = 0 ] || fail "--help"
 for word in --db --json --plot --set --tokens "Exit codes"; do
@@ -19,19 +26,16 @@ done
 grep -q '^  0 heuristic (threads=0 vector_bytes=16 resident=auto form=auto rows=0 stages=0 cluster=0 ctas_per_sm=0 grid=auto)$' "$tmp/out" \
   || fail "--list: the heuristic is not config 0"
 
-[ "$(run --sources 8 --width 4096 --dtype fp8)" = 2 ] || fail "bad dtype"
-grep -q "unknown dtype 'fp8'" "$tmp/err" || fail "bad dtype message"
-[ "$(run --sources 0 --width 4096)" = 2 ] || fail "N = 0"
-grep -q "N (number of sources)" "$tmp/err" || fail "N = 0 message"
+refused "unknown dtype 'fp8'" --sources 8 --width 4096 --dtype fp8
+refused "N (number of sources)" --sources 0 --width 4096
 [ "$(run --width 4096)" = 2 ] || fail "missing --sources"
 [ "$(run --sources 8 --width 4096 --set nothing=1)" = 2 ] || fail "bad --set"
 [ "$(run --sources 8 --width 4096 --set threads=x)" = 2 ] || fail "bad --set value"
 # Values the spec refuses leave nothing to time: an error naming why.
-[ "$(run --sources 8 --width 4096 --direction bwd --set grid=tokens)" = 2 ] || fail "grid=tokens backward"
-grep -q "attnres_bwd_n8_d4096_bf16: --set leaves no config to time (grid = tokens is a forward option" "$tmp/err" \
-  || fail "grid=tokens backward: message"
-[ "$(run --sources 8 --width 4096 --set ctas_per_sm=33)" = 2 ] || fail "ctas_per_sm=33"
-grep -q "ctas_per_sm must be 0 (one CTA's registers) or in \[1, 32\], got 33" "$tmp/err" || fail "ctas_per_sm=33: message"
+refused "attnres_bwd_n8_d4096_bf16: --set leaves no config to time (grid = tokens is a forward option" \
+  --sources 8 --width 4096 --direction bwd --set grid=tokens
+refused "ctas_per_sm must be 0 (one CTA's registers) or in \[1, 32\], got 33" \
+  --sources 8 --width 4096 --set ctas_per_sm=33
 [ "$(run --sources 8 --width 4096 --direction fwd --set grid=tokens --set ctas_per_sm=0,4 --list)" = 0 ] || fail "--set grid, ctas_per_sm"
 grep -q "grid=tokens" "$tmp/out" || fail "--set grid=tokens: not in the sweep"
 
